@@ -1,0 +1,1049 @@
+//! Runbooks: statements in order, with definite binding. A name is bound at
+//! a point only if every path to that point binds it; a step's outputs are
+//! readable only where every path ran the step and it succeeded.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use super::Cx;
+use super::expr::{Binding, Ctx, Declared, Scope, Vars};
+use super::methods::{method_outputs, param_vars};
+use super::resolve::{did_you_mean, duplicate};
+use super::types::{StepTy, T, Ty, assignable, resolve_type};
+use crate::diagnostic::{Diagnostic, codes};
+use crate::syntax::ast::*;
+
+/// The facts at one point of a runbook.
+#[derive(Debug, Clone)]
+struct State {
+    vars: Vars,
+    /// False when every path to here has failed or returned.
+    live: bool,
+}
+
+/// Per-runbook context.
+struct Flow {
+    declared: HashMap<String, Declared>,
+    /// The type each step has when it succeeds, by name.
+    steps: RefCell<HashMap<String, Rc<StepTy>>>,
+}
+
+impl<'p> Cx<'p> {
+    pub(super) fn check_runbook(&mut self, rb: &Runbook) {
+        let vars = param_vars(self, &rb.params, Ctx::Runbook);
+        let mut declared = HashMap::new();
+        self.collect_decls(&rb.body, &vars, &mut declared);
+        let flow = Flow {
+            declared,
+            steps: RefCell::new(HashMap::new()),
+        };
+        let state = State { vars, live: true };
+        self.block(&rb.body, state, &flow, true);
+    }
+
+    /// Records every let and step of the body; step names must be unique.
+    fn collect_decls(
+        &mut self,
+        block: &StmtBlock,
+        params: &Vars,
+        out: &mut HashMap<String, Declared>,
+    ) {
+        for s in &block.stmts {
+            self.collect_stmt(s, params, out);
+        }
+    }
+
+    fn collect_stmt(&mut self, s: &Stmt, params: &Vars, out: &mut HashMap<String, Declared>) {
+        match &s.kind {
+            StmtKind::Let(l) => {
+                if let Some(d) = out.get(&l.name.name) {
+                    if d.is_step {
+                        self.report(duplicate("step", &l.name, d.span));
+                    }
+                } else {
+                    out.insert(
+                        l.name.name.clone(),
+                        Declared {
+                            span: l.name.span,
+                            is_step: false,
+                        },
+                    );
+                }
+            }
+            StmtKind::Step(st) => {
+                if let Some(d) = out.get(&st.name.name) {
+                    self.report(duplicate("step", &st.name, d.span));
+                } else if let Some(p) = params.get(&st.name.name) {
+                    self.report(
+                        Diagnostic::error(
+                            codes::DUPLICATE_DEFINITION,
+                            format!("step `{}` has the name of a parameter", st.name.name),
+                        )
+                        .at(st.name.span, "step named here")
+                        .also(p.span, "parameter declared here")
+                        .help("give the step another name"),
+                    );
+                } else {
+                    out.insert(
+                        st.name.name.clone(),
+                        Declared {
+                            span: st.name.span,
+                            is_step: true,
+                        },
+                    );
+                }
+                if let Some(arms) = &st.arms {
+                    for a in arms {
+                        self.collect_stmt(&a.body, params, out);
+                    }
+                }
+            }
+            StmtKind::If(i) => {
+                self.collect_decls(&i.then, params, out);
+                match &i.otherwise {
+                    Some(Else::Block(b)) => self.collect_decls(b, params, out),
+                    Some(Else::If(s)) => self.collect_stmt(s, params, out),
+                    None => {}
+                }
+            }
+            StmtKind::For(f) => {
+                out.entry(f.var.name.clone()).or_insert(Declared {
+                    span: f.var.span,
+                    is_step: false,
+                });
+                self.collect_decls(&f.body, params, out);
+            }
+            StmtKind::Parallel(b) | StmtKind::Block(b) => self.collect_decls(b, params, out),
+            _ => {}
+        }
+    }
+
+    fn block(&mut self, block: &StmtBlock, mut state: State, flow: &Flow, top: bool) -> State {
+        for (i, s) in block.stmts.iter().enumerate() {
+            if !state.live {
+                let first = &block.stmts[i];
+                let last = &block.stmts[block.stmts.len() - 1];
+                self.report(
+                    Diagnostic::warning(codes::UNREACHABLE, "this code can never run")
+                        .at(first.span.to(last.span), "unreachable")
+                        .help("every path before it has already failed or returned; remove it, or move the `fail`/`return` into a condition"),
+                );
+                break;
+            }
+            if let StmtKind::Trigger(t) = &s.kind {
+                let before_any = block.stmts[..i]
+                    .iter()
+                    .all(|p| matches!(p.kind, StmtKind::Trigger(_)));
+                self.trigger(t, s.span, top && before_any, &state);
+                continue;
+            }
+            state = self.stmt(s, state, flow);
+        }
+        state
+    }
+
+    fn stmt(&mut self, s: &Stmt, state: State, flow: &Flow) -> State {
+        match &s.kind {
+            StmtKind::Trigger(t) => {
+                self.trigger(t, s.span, false, &state);
+                state
+            }
+            StmtKind::Let(l) => {
+                let t = self.eval(&l.value, &state, flow);
+                let ty = match &l.ty {
+                    Some(te) => match resolve_type(te) {
+                        Ok(declared) => {
+                            self.expect_type(l.value.span, &declared.ty, &t);
+                            T::secret(declared.ty, declared.secret || t.secret)
+                        }
+                        Err(id) => {
+                            self.unknown_type(id);
+                            T::any()
+                        }
+                    },
+                    None => t,
+                };
+                let mut state = state;
+                state.vars.insert(
+                    l.name.name.clone(),
+                    Binding {
+                        ty,
+                        span: l.name.span,
+                    },
+                );
+                state
+            }
+            StmtKind::Step(st) => self.step(st, state, flow),
+            StmtKind::If(i) => self.if_stmt(i, state, flow),
+            StmtKind::For(f) => self.for_stmt(f, state, flow),
+            StmtKind::Parallel(b) => {
+                let mut out = state.clone();
+                for branch in &b.stmts {
+                    let end = self.stmt(branch, state.clone(), flow);
+                    if !end.live {
+                        out.live = false;
+                    }
+                    for (k, v) in end.vars {
+                        if state.vars.get(&k) != Some(&v) {
+                            out.vars.insert(k, v);
+                        }
+                    }
+                }
+                out
+            }
+            StmtKind::Block(b) => self.block(b, state, flow, false),
+            StmtKind::Wait(e) => {
+                let t = self.eval(e, &state, flow);
+                self.expect_type(e.span, &Ty::Duration, &t);
+                state
+            }
+            StmtKind::Log(e) => {
+                let t = self.eval(e, &state, flow);
+                self.leak(t.secret, e.span, "log");
+                state
+            }
+            StmtKind::Fail(e) => {
+                let t = self.eval(e, &state, flow);
+                self.leak(t.secret, e.span, "fail");
+                State {
+                    live: false,
+                    ..state
+                }
+            }
+            StmtKind::Return(v) => {
+                if let Some(e) = v {
+                    match &e.kind {
+                        ExprKind::Object(entries) => {
+                            for entry in entries {
+                                let t = self.eval(&entry.value, &state, flow);
+                                self.leak(t.secret, entry.value.span, "return");
+                            }
+                        }
+                        _ => {
+                            let t = self.eval(e, &state, flow);
+                            self.leak(t.secret, e.span, "return");
+                        }
+                    }
+                }
+                State {
+                    live: false,
+                    ..state
+                }
+            }
+        }
+    }
+
+    fn eval(&mut self, e: &Expr, state: &State, flow: &Flow) -> T {
+        let scope = Scope {
+            vars: &state.vars,
+            ctx: Ctx::Runbook,
+            declared: Some(&flow.declared),
+        };
+        self.expr(e, &scope)
+    }
+
+    fn leak(&mut self, secret: bool, span: Span, what: &str) {
+        if !secret {
+            return;
+        }
+        let place = match what {
+            "log" => "a log line",
+            "fail" => "a failure message",
+            _ => "the runbook's result",
+        };
+        self.report(
+            Diagnostic::warning(
+                codes::SECRET_LEAK,
+                format!("a secret flows into {place}"),
+            )
+            .at(span, "this value is derived from `secret(...)`")
+            .help("rbk masks it as `•••` when it prints, so the text would be useless; leave the secret out"),
+        );
+    }
+
+    fn condition(&mut self, e: &Expr, state: &State, flow: &Flow) {
+        let t = self.eval(e, state, flow);
+        if !matches!(t.ty, Ty::Bool | Ty::Json | Ty::Any) {
+            let help = match &t.ty {
+                Ty::Optional(inner) if **inner == Ty::Bool => {
+                    "give a default: `(x ?? false)`".to_string()
+                }
+                Ty::Optional(_) => "test for a value: `x != null`".to_string(),
+                Ty::Str => "compare it: `x != \"\"` or `x == \"...\"`".to_string(),
+                Ty::Int | Ty::Float => "compare it: `x > 0`".to_string(),
+                Ty::List(_) => "test its length: `len(x) > 0`".to_string(),
+                Ty::Step(_) => "test whether it succeeded: `x.ok`".to_string(),
+                _ => "a condition is a bool, e.g. a comparison".to_string(),
+            };
+            self.report(
+                Diagnostic::error(
+                    codes::CONDITION_NOT_BOOL,
+                    format!("a condition must be a bool, found {t}"),
+                )
+                .at(
+                    e.span,
+                    format!("this is {}", super::expr::article(&t.to_string())),
+                )
+                .help(help),
+            );
+        }
+    }
+
+    fn if_stmt(&mut self, i: &If, state: State, flow: &Flow) -> State {
+        self.condition(&i.cond, &state, flow);
+        let then = self.block(&i.then, state.clone(), flow, false);
+        let otherwise = match &i.otherwise {
+            Some(Else::Block(b)) => self.block(b, state.clone(), flow, false),
+            Some(Else::If(s)) => self.stmt(s, state.clone(), flow),
+            None => state,
+        };
+        merge(then, otherwise)
+    }
+
+    fn step(&mut self, st: &Step, state: State, flow: &Flow) -> State {
+        let scope = Scope {
+            vars: &state.vars,
+            ctx: Ctx::Runbook,
+            declared: Some(&flow.declared),
+        };
+        let ty = self.call(&st.call, &st.name, &scope);
+        flow.steps
+            .borrow_mut()
+            .insert(st.name.name.clone(), ty.clone());
+        let bind = |state: &State, succeeded: bool, unset_by: Option<Span>| -> State {
+            let mut s = state.clone();
+            let mut t = (*ty).clone();
+            t.succeeded = succeeded;
+            t.unset_by = unset_by;
+            s.vars.insert(
+                st.name.name.clone(),
+                Binding {
+                    ty: T::new(Ty::Step(Rc::new(t))),
+                    span: st.name.span,
+                },
+            );
+            s
+        };
+        if let Some(u) = &st.until {
+            let polling = bind(&state, true, None);
+            self.condition(&u.cond, &polling, flow);
+            let every = self.eval(&u.every, &state, flow);
+            self.expect_type(u.every.span, &Ty::Duration, &every);
+            match &u.max {
+                Some(m) => {
+                    let mt = self.eval(m, &state, flow);
+                    self.expect_type(m.span, &Ty::Int, &mt);
+                    if let ExprKind::Int { value, .. } = m.kind {
+                        if value < 1 {
+                            self.report(
+                                Diagnostic::error(codes::INVALID_SETTING, "`max` must be at least 1")
+                                    .at(m.span, "no attempt would be made")
+                                    .help("`max` is the most times the step runs"),
+                            );
+                        }
+                    }
+                }
+                None => self.report(
+                    Diagnostic::error(codes::UNBOUNDED_LOOP, "this polling loop has no bound")
+                        .at(u.span, "`until` without `max`")
+                        .help("add `max N` so the step runs at most N times, e.g. `until done every 5s max 20`"),
+                ),
+            }
+        }
+        let success = bind(&state, true, None);
+        let Some(arms) = &st.arms else {
+            return success;
+        };
+        let mut out = success;
+        let mut catch_all: Option<Span> = None;
+        for arm in arms {
+            if let Some(prev) = catch_all {
+                self.report(
+                    Diagnostic::warning(codes::UNREACHABLE, "this arm can never match")
+                        .at(arm.span, "unreachable arm")
+                        .also(prev, "`_` above already matches every failure")
+                        .help("put `_` last"),
+                );
+            }
+            for p in &arm.patterns {
+                self.pattern(p);
+                if p.kind == PatternKind::Any {
+                    catch_all = Some(p.span);
+                }
+            }
+            let failed = bind(&state, false, None);
+            let end = self.stmt(&arm.body, failed, flow);
+            let end = if end.live {
+                // The step's outputs are unset after this arm.
+                let mut e = end;
+                if let Some(b) = e.vars.get_mut(&st.name.name) {
+                    if let Ty::Step(s) = &b.ty.ty {
+                        let mut s2 = (**s).clone();
+                        s2.succeeded = false;
+                        s2.unset_by = Some(arm.span);
+                        b.ty = T::new(Ty::Step(Rc::new(s2)));
+                    }
+                }
+                e
+            } else {
+                end
+            };
+            out = merge(out, end);
+        }
+        out
+    }
+
+    fn pattern(&mut self, p: &Pattern) {
+        let bad = |s: i64| !(100..=599).contains(&s);
+        let wrong = match p.kind {
+            PatternKind::Status(s) => bad(s),
+            PatternKind::Range(a, b) => bad(a) || bad(b) || a > b,
+            _ => false,
+        };
+        if wrong {
+            self.report(
+                Diagnostic::error(
+                    codes::INVALID_PATTERN,
+                    "an arm matches an HTTP status (100 to 599) or a range of them",
+                )
+                .at(p.span, "not a status or status range")
+                .help("write e.g. `404 =>`, `500..599 =>`, `timeout =>`, `error =>` or `_ =>`"),
+            );
+        }
+    }
+
+    /// Resolves a call and checks its arguments; the result type is open
+    /// (anything goes) when the target is unknown.
+    fn call(&mut self, call: &Call, step: &Ident, scope: &Scope) -> Rc<StepTy> {
+        let unknown = |target: String| {
+            Rc::new(StepTy {
+                step: step.name.clone(),
+                target,
+                outputs: Vec::new(),
+                succeeded: true,
+                open: true,
+                unset_by: None,
+            })
+        };
+        match &call.target {
+            CallTarget::Method {
+                integration,
+                method,
+            } => {
+                let target = format!("{}.{}", integration.name, method.name);
+                let Some(m) = self.resolve_method(integration, method) else {
+                    self.args_only(&call.args, scope);
+                    return unknown(target);
+                };
+                self.check_args(&m.params, &call.args, call.span, &target, scope);
+                Rc::new(StepTy {
+                    step: step.name.clone(),
+                    target,
+                    outputs: method_outputs(m),
+                    succeeded: true,
+                    open: false,
+                    unset_by: None,
+                })
+            }
+            CallTarget::Runbook(name) => {
+                let target = format!("run {}", name.name);
+                let program = self.program;
+                let Some(rb) = program.runbook(&name.name) else {
+                    let help = did_you_mean(
+                        &name.name,
+                        program.runbooks.keys().map(String::as_str),
+                        "runbook",
+                    );
+                    self.report(
+                        Diagnostic::error(
+                            codes::UNKNOWN_RUNBOOK,
+                            format!("there is no runbook `{}`", name.name),
+                        )
+                        .at(name.span, "unknown runbook")
+                        .help(help),
+                    );
+                    self.args_only(&call.args, scope);
+                    return unknown(target);
+                };
+                self.check_args(&rb.params, &call.args, call.span, &target, scope);
+                let (keys, open) = runbook_result(rb);
+                Rc::new(StepTy {
+                    step: step.name.clone(),
+                    target,
+                    outputs: keys.into_iter().map(|k| (k, Ty::Json)).collect(),
+                    succeeded: true,
+                    open,
+                    unset_by: None,
+                })
+            }
+        }
+    }
+
+    fn args_only(&mut self, args: &[Arg], scope: &Scope) {
+        for a in args {
+            self.expr(&a.value, scope);
+        }
+    }
+
+    pub(crate) fn resolve_method(
+        &mut self,
+        integration: &Ident,
+        method: &Ident,
+    ) -> Option<&'p Method> {
+        let program = self.program;
+        if !program.integrations.contains_key(&integration.name) {
+            let help = did_you_mean(
+                &integration.name,
+                program.integrations.keys().map(String::as_str),
+                "integration",
+            );
+            self.report(
+                Diagnostic::error(
+                    codes::UNKNOWN_INTEGRATION,
+                    format!("there is no integration `{}`", integration.name),
+                )
+                .at(integration.span, "unknown integration")
+                .help(help),
+            );
+            return None;
+        }
+        match program.method(&integration.name, &method.name) {
+            Some(m) => Some(m),
+            None => {
+                let names: Vec<&str> = program
+                    .methods
+                    .keys()
+                    .filter(|(i, _)| *i == integration.name)
+                    .map(|(_, m)| m.as_str())
+                    .collect();
+                let help = did_you_mean(&method.name, names.iter().copied(), "methods");
+                self.report(
+                    Diagnostic::error(
+                        codes::UNKNOWN_METHOD,
+                        format!(
+                            "integration `{}` has no method `{}`",
+                            integration.name, method.name
+                        ),
+                    )
+                    .at(method.span, "unknown method")
+                    .help(help),
+                );
+                None
+            }
+        }
+    }
+
+    /// Arguments against parameters: positional first, then named; every
+    /// required parameter given, none unknown or repeated, types fitting.
+    pub(crate) fn check_args(
+        &mut self,
+        params: &[Param],
+        args: &[Arg],
+        call_span: Span,
+        target: &str,
+        scope: &Scope,
+    ) {
+        let mut given: HashMap<&str, Span> = HashMap::new();
+        let mut seen_named = false;
+        for (i, a) in args.iter().enumerate() {
+            let param = match &a.name {
+                None => {
+                    if seen_named {
+                        self.report(
+                            Diagnostic::error(
+                                codes::UNKNOWN_ARGUMENT,
+                                "a positional argument cannot follow a named one",
+                            )
+                            .at(a.span, "positional argument")
+                            .help("name it: `param: value`"),
+                        );
+                        self.expr(&a.value, scope);
+                        continue;
+                    }
+                    match params.get(i) {
+                        Some(p) => p,
+                        None => {
+                            self.report(
+                                Diagnostic::error(
+                                    codes::UNKNOWN_ARGUMENT,
+                                    format!(
+                                        "`{target}` takes {} parameter{}, but more arguments were given",
+                                        params.len(),
+                                        if params.len() == 1 { "" } else { "s" }
+                                    ),
+                                )
+                                .at(a.span, "extra argument")
+                                .help(signature(target, params)),
+                            );
+                            self.expr(&a.value, scope);
+                            continue;
+                        }
+                    }
+                }
+                Some(n) => {
+                    seen_named = true;
+                    match params.iter().find(|p| p.name.name == n.name) {
+                        Some(p) => p,
+                        None => {
+                            let help = did_you_mean(
+                                &n.name,
+                                params.iter().map(|p| p.name.name.as_str()),
+                                "parameters",
+                            );
+                            self.report(
+                                Diagnostic::error(
+                                    codes::UNKNOWN_ARGUMENT,
+                                    format!("`{target}` has no parameter `{}`", n.name),
+                                )
+                                .at(n.span, "unknown parameter")
+                                .also(call_span, signature(target, params))
+                                .help(help),
+                            );
+                            self.expr(&a.value, scope);
+                            continue;
+                        }
+                    }
+                }
+            };
+            if let Some(first) = given.insert(&param.name.name, a.span) {
+                self.report(
+                    Diagnostic::error(
+                        codes::DUPLICATE_ARGUMENT,
+                        format!("`{}` is passed twice", param.name.name),
+                    )
+                    .at(a.span, "passed again here")
+                    .also(first, "first passed here")
+                    .help("pass each parameter once"),
+                );
+            }
+            let t = self.expr(&a.value, scope);
+            if let Ok(pt) = resolve_type(&param.ty) {
+                if !assignable(&t.ty, &pt.ty) {
+                    self.report(
+                        Diagnostic::error(
+                            codes::TYPE_MISMATCH,
+                            format!(
+                                "`{}` of `{target}` takes {}, found {t}",
+                                param.name.name,
+                                super::expr::article(&pt.to_string())
+                            ),
+                        )
+                        .at(
+                            a.value.span,
+                            format!("this is {}", super::expr::article(&t.to_string())),
+                        )
+                        .also(param.span, "parameter declared here")
+                        .help(match (&pt.ty, &t.ty) {
+                            (Ty::Str, _) => {
+                                "convert with `string(x)` or interpolate: `\"{x}\"`".to_string()
+                            }
+                            (Ty::Int, Ty::Str) => "convert with `int(x)`".to_string(),
+                            (_, Ty::Optional(_)) => {
+                                "the value may be null; give a default: `x ?? fallback`".to_string()
+                            }
+                            _ => signature(target, params),
+                        }),
+                    );
+                }
+            }
+        }
+        let missing: Vec<&Param> = params
+            .iter()
+            .filter(|p| {
+                p.default.is_none()
+                    && !matches!(p.ty, TypeExpr::Optional(..))
+                    && !given.contains_key(p.name.name.as_str())
+            })
+            .collect();
+        if !missing.is_empty() {
+            let names: Vec<String> = missing
+                .iter()
+                .map(|p| format!("`{}`", p.name.name))
+                .collect();
+            let example: Vec<String> = missing
+                .iter()
+                .map(|p| format!("{}: ...", p.name.name))
+                .collect();
+            let mut d = Diagnostic::error(
+                codes::MISSING_ARGUMENT,
+                format!(
+                    "`{target}` needs {} {}",
+                    if missing.len() == 1 {
+                        "the argument"
+                    } else {
+                        "the arguments"
+                    },
+                    names.join(", ")
+                ),
+            )
+            .at(call_span, format!("missing {}", names.join(", ")))
+            .help(format!("pass {}", example.join(", ")));
+            for p in &missing {
+                d = d.also(p.span, "declared here");
+            }
+            self.report(d);
+        }
+    }
+
+    fn for_stmt(&mut self, f: &For, state: State, flow: &Flow) -> State {
+        let item = match &f.iter.kind {
+            ExprKind::Call(CallExpr {
+                func,
+                method: Some(method),
+                args,
+            }) => {
+                let scope = Scope {
+                    vars: &state.vars,
+                    ctx: Ctx::Runbook,
+                    declared: Some(&flow.declared),
+                };
+                let target = format!("{}.{}", func.name, method.name);
+                match self.resolve_method(func, method) {
+                    Some(m) => {
+                        self.check_args(&m.params, args, f.iter.span, &target, &scope);
+                        if !m.items.iter().any(|i| matches!(i, MethodItem::Paginate(_))) {
+                            self.report(
+                                Diagnostic::error(
+                                    codes::MISPLACED_CALL,
+                                    format!("`{target}` does not paginate, so there are no pages to loop over"),
+                                )
+                                .at(f.iter.span, "not a paginated method")
+                                .also(m.name.span, "declared without `paginate`")
+                                .help("call it in a step (`step page = ...`), or add `paginate ...` to the method"),
+                            );
+                        }
+                        T::new(Ty::Step(Rc::new(StepTy {
+                            step: f.var.name.clone(),
+                            target,
+                            outputs: method_outputs(m),
+                            succeeded: true,
+                            open: false,
+                            unset_by: None,
+                        })))
+                    }
+                    None => {
+                        self.args_only(args, &scope);
+                        T::any()
+                    }
+                }
+            }
+            _ => {
+                let t = self.eval(&f.iter, &state, flow);
+                match &t.ty {
+                    Ty::List(elem) => T::secret((**elem).clone(), t.secret),
+                    Ty::Json | Ty::Any => T::secret(t.ty.clone(), t.secret),
+                    Ty::Range => T::new(Ty::Int),
+                    _ => {
+                        self.report(
+                            Diagnostic::error(
+                                codes::TYPE_MISMATCH,
+                                format!("`for` loops over a list, found {t}"),
+                            )
+                            .at(f.iter.span, format!("this is {}", super::expr::article(&t.to_string())))
+                            .help("loop over a list (`[json]` output, `split(...)`, `range(n)`) or a paginated method call"),
+                        );
+                        T::any()
+                    }
+                }
+            }
+        };
+        if let Some(p) = &f.parallel {
+            let t = self.eval(p, &state, flow);
+            self.expect_type(p.span, &Ty::Int, &t);
+            if let ExprKind::Int { value, .. } = p.kind {
+                if value < 1 {
+                    self.report(
+                        Diagnostic::error(codes::INVALID_SETTING, "`parallel` must be at least 1")
+                            .at(p.span, "no item would run")
+                            .help("`parallel N` runs up to N items at once"),
+                    );
+                }
+            }
+        }
+        let mut inner = state.clone();
+        inner.vars.insert(
+            f.var.name.clone(),
+            Binding {
+                ty: item,
+                span: f.var.span,
+            },
+        );
+        let end = self.block(&f.body, inner, flow, false);
+        // After the loop each step of the body is the list of its results.
+        let mut after = state;
+        let mut names = Vec::new();
+        collect_step_names(&f.body, &mut names);
+        for name in names {
+            let ty = match end.vars.get(&name).map(|b| &b.ty.ty) {
+                Some(Ty::Step(s)) if end.live => Ty::Step(s.clone()),
+                _ => match flow.steps.borrow().get(&name) {
+                    Some(s) => {
+                        let mut s2 = (**s).clone();
+                        s2.succeeded = false;
+                        Ty::Step(Rc::new(s2))
+                    }
+                    None => Ty::Any,
+                },
+            };
+            let span = flow
+                .declared
+                .get(&name)
+                .map(|d| d.span)
+                .unwrap_or(f.var.span);
+            after.vars.insert(
+                name,
+                Binding {
+                    ty: T::new(Ty::List(Box::new(ty))),
+                    span,
+                },
+            );
+        }
+        after
+    }
+
+    fn trigger(&mut self, t: &Trigger, span: Span, at_top: bool, state: &State) {
+        if !at_top {
+            self.report(
+                Diagnostic::error(
+                    codes::INVALID_SETTING,
+                    "a trigger belongs at the top of its runbook",
+                )
+                .at(span, "trigger after other statements")
+                .help("move every `trigger` above the runbook's first statement"),
+            );
+        }
+        let scope = Scope {
+            vars: &state.vars,
+            ctx: Ctx::Config,
+            declared: None,
+        };
+        match t.kind.name.as_str() {
+            "webhook" => {
+                match &t.value {
+                    Some(v) => {
+                        let vt = self.expr(v, &scope);
+                        self.expect_type(v.span, &Ty::Str, &vt);
+                        if let ExprKind::Str(s) = &v.kind {
+                            if s.as_plain().is_some_and(|p| !p.starts_with('/')) {
+                                self.report(
+                                    Diagnostic::error(
+                                        codes::INVALID_SETTING,
+                                        "a webhook path starts with `/`",
+                                    )
+                                    .at(v.span, "not a path")
+                                    .help("write e.g. `trigger webhook \"/hooks/onboard\"`"),
+                                );
+                            }
+                        }
+                    }
+                    None => self.report(
+                        Diagnostic::error(codes::MISSING_SETTING, "a webhook trigger needs a path")
+                            .at(t.kind.span, "path missing")
+                            .help("write `trigger webhook \"/hooks/name\"`"),
+                    ),
+                }
+                if let Some(opts) = &t.options {
+                    for e in &opts.entries {
+                        if e.key.name == "verify" {
+                            self.check_auth_entry(e, &scope, false);
+                        } else {
+                            self.unknown_key(
+                                e,
+                                &[super::settings::f("verify", super::settings::Kind::Any)],
+                                codes::UNKNOWN_SETTING,
+                                "a webhook trigger",
+                            );
+                        }
+                    }
+                }
+            }
+            "schedule" => {
+                match &t.value {
+                    Some(v) => {
+                        let ok = match &v.kind {
+                            ExprKind::Str(s) => s.as_plain().is_some_and(|c| valid_cron(&c)),
+                            _ => false,
+                        };
+                        if !ok {
+                            self.report(
+                                Diagnostic::error(
+                                    codes::INVALID_SETTING,
+                                    "a schedule is a cron expression with five fields",
+                                )
+                                .at(v.span, "not a cron expression")
+                                .help("minute hour day-of-month month day-of-week, e.g. `\"0 9 * * MON-FRI\"`"),
+                            );
+                        }
+                    }
+                    None => self.report(
+                        Diagnostic::error(
+                            codes::MISSING_SETTING,
+                            "a schedule trigger needs a cron expression",
+                        )
+                        .at(t.kind.span, "schedule missing")
+                        .help("write `trigger schedule \"0 9 * * MON-FRI\"`"),
+                    ),
+                }
+                if let Some(o) = &t.options {
+                    self.report(
+                        Diagnostic::error(
+                            codes::UNKNOWN_SETTING,
+                            "a schedule trigger takes no settings",
+                        )
+                        .at(o.span, "not used")
+                        .help("remove the block"),
+                    );
+                }
+            }
+            other => {
+                let help = match super::suggest(other, ["webhook", "schedule"]) {
+                    Some(s) => format!("did you mean `{s}`? triggers are `webhook` and `schedule`"),
+                    None => "triggers are `webhook` and `schedule`".to_string(),
+                };
+                self.report(
+                    Diagnostic::error(
+                        codes::INVALID_SETTING,
+                        format!("there is no trigger `{other}`"),
+                    )
+                    .at(t.kind.span, "unknown trigger")
+                    .help(help),
+                );
+            }
+        }
+    }
+}
+
+/// The state after two paths join.
+fn merge(a: State, b: State) -> State {
+    if !a.live {
+        return b;
+    }
+    if !b.live {
+        return a;
+    }
+    let mut vars = Vars::new();
+    for (k, va) in a.vars {
+        let Some(vb) = b.vars.get(&k) else { continue };
+        let ty = if va.ty == vb.ty {
+            va.ty
+        } else {
+            match (&va.ty.ty, &vb.ty.ty) {
+                (Ty::Step(x), Ty::Step(y)) => {
+                    let mut s = (**x).clone();
+                    s.succeeded = x.succeeded && y.succeeded;
+                    s.unset_by = x.unset_by.or(y.unset_by);
+                    T::new(Ty::Step(Rc::new(s)))
+                }
+                (x, y) => T::secret(super::types::unify(x, y), va.ty.secret || vb.ty.secret),
+            }
+        };
+        vars.insert(k, Binding { ty, span: va.span });
+    }
+    State { vars, live: true }
+}
+
+fn collect_step_names(block: &StmtBlock, out: &mut Vec<String>) {
+    for s in &block.stmts {
+        collect_step_names_stmt(s, out);
+    }
+}
+
+fn collect_step_names_stmt(s: &Stmt, out: &mut Vec<String>) {
+    match &s.kind {
+        StmtKind::Step(st) => {
+            out.push(st.name.name.clone());
+            for a in st.arms.iter().flatten() {
+                collect_step_names_stmt(&a.body, out);
+            }
+        }
+        StmtKind::If(i) => {
+            collect_step_names(&i.then, out);
+            match &i.otherwise {
+                Some(Else::Block(b)) => collect_step_names(b, out),
+                Some(Else::If(s)) => collect_step_names_stmt(s, out),
+                None => {}
+            }
+        }
+        StmtKind::For(f) => collect_step_names(&f.body, out),
+        StmtKind::Parallel(b) | StmtKind::Block(b) => collect_step_names(b, out),
+        _ => {}
+    }
+}
+
+/// The keys a runbook's `return { ... }` statements give, and whether some
+/// return gives a value that is not an object (then any field is json).
+pub(crate) fn runbook_result(rb: &Runbook) -> (Vec<String>, bool) {
+    let mut keys = Vec::new();
+    let mut open = false;
+    fn walk(b: &StmtBlock, keys: &mut Vec<String>, open: &mut bool) {
+        for s in &b.stmts {
+            walk_stmt(s, keys, open);
+        }
+    }
+    fn walk_stmt(s: &Stmt, keys: &mut Vec<String>, open: &mut bool) {
+        match &s.kind {
+            StmtKind::Return(Some(e)) => match &e.kind {
+                ExprKind::Object(entries) => {
+                    for en in entries {
+                        if !keys.contains(&en.key.name) {
+                            keys.push(en.key.name.clone());
+                        }
+                    }
+                }
+                _ => *open = true,
+            },
+            StmtKind::Step(st) => {
+                for a in st.arms.iter().flatten() {
+                    walk_stmt(&a.body, keys, open);
+                }
+            }
+            StmtKind::If(i) => {
+                walk(&i.then, keys, open);
+                match &i.otherwise {
+                    Some(Else::Block(b)) => walk(b, keys, open),
+                    Some(Else::If(s)) => walk_stmt(s, keys, open),
+                    None => {}
+                }
+            }
+            StmtKind::For(f) => walk(&f.body, keys, open),
+            StmtKind::Parallel(b) | StmtKind::Block(b) => walk(b, keys, open),
+            _ => {}
+        }
+    }
+    walk(&rb.body, &mut keys, &mut open);
+    (keys, open)
+}
+
+fn signature(target: &str, params: &[Param]) -> String {
+    let ps: Vec<String> = params
+        .iter()
+        .map(|p| {
+            let ty = type_text(&p.ty);
+            if p.default.is_some() {
+                format!("{}: {ty} = …", p.name.name)
+            } else {
+                format!("{}: {ty}", p.name.name)
+            }
+        })
+        .collect();
+    format!("{target}({})", ps.join(", "))
+}
+
+pub(crate) fn type_text(t: &TypeExpr) -> String {
+    match t {
+        TypeExpr::Named(id) => id.name.clone(),
+        TypeExpr::List(inner, _) => format!("[{}]", type_text(inner)),
+        TypeExpr::Optional(inner, _) => format!("{}?", type_text(inner)),
+    }
+}
+
+/// Five (or six, with seconds) whitespace-separated cron fields.
+fn valid_cron(c: &str) -> bool {
+    let fields: Vec<&str> = c.split_whitespace().collect();
+    (fields.len() == 5 || fields.len() == 6)
+        && fields.iter().all(|f| {
+            f.chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || "*/,-?LW#".contains(ch))
+        })
+}

@@ -1,0 +1,210 @@
+//! Meaning: name resolution across imports, types, definite binding over the
+//! flow of each runbook, settings and auth completeness, and secret flow.
+//!
+//! [`check`] turns a [`Loaded`] program into a [`Program`] the runtime can
+//! trust, plus every diagnostic found.
+
+mod auth;
+pub mod builtins;
+mod expr;
+mod flow;
+mod methods;
+mod resolve;
+mod settings;
+pub mod types;
+
+use std::collections::BTreeMap;
+
+use crate::diagnostic::{self, Diagnostic};
+use crate::load::Loaded;
+use crate::syntax::ast::*;
+use crate::syntax::span::SourceMap;
+
+pub use resolve::suggest;
+
+/// Where a top-level item lives: `modules[module].items[item]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ItemRef {
+    pub module: usize,
+    pub item: usize,
+}
+
+/// A checked program: every file, and the top-level definitions by name.
+#[derive(Debug, Clone)]
+pub struct Program {
+    pub sources: SourceMap,
+    pub modules: Vec<Module>,
+    pub root: FileId,
+    /// Instances in declaration order (root file first); the first is the default.
+    pub instances: Vec<ItemRef>,
+    pub integrations: BTreeMap<String, ItemRef>,
+    /// Keyed by (integration, method).
+    pub methods: BTreeMap<(String, String), ItemRef>,
+    pub runbooks: BTreeMap<String, ItemRef>,
+}
+
+impl Program {
+    fn item(&self, r: ItemRef) -> &Item {
+        &self.modules[r.module].items[r.item]
+    }
+
+    pub fn instance(&self, r: ItemRef) -> Option<&Instance> {
+        match self.item(r) {
+            Item::Instance(i) => Some(i),
+            _ => None,
+        }
+    }
+
+    pub fn integration(&self, name: &str) -> Option<&Integration> {
+        match self.item(*self.integrations.get(name)?) {
+            Item::Integration(i) => Some(i),
+            _ => None,
+        }
+    }
+
+    pub fn method(&self, integration: &str, name: &str) -> Option<&Method> {
+        let r = self
+            .methods
+            .get(&(integration.to_string(), name.to_string()))?;
+        match self.item(*r) {
+            Item::Method(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    pub fn runbook(&self, name: &str) -> Option<&Runbook> {
+        match self.item(*self.runbooks.get(name)?) {
+            Item::Runbook(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// Every method of the program, in (integration, name) order.
+    pub fn all_methods(&self) -> impl Iterator<Item = &Method> {
+        self.methods.values().filter_map(|r| match self.item(*r) {
+            Item::Method(m) => Some(m),
+            _ => None,
+        })
+    }
+
+    /// Every runbook of the program, in name order.
+    pub fn all_runbooks(&self) -> impl Iterator<Item = &Runbook> {
+        self.runbooks.values().filter_map(|r| match self.item(*r) {
+            Item::Runbook(rb) => Some(rb),
+            _ => None,
+        })
+    }
+
+    /// Every integration of the program, in name order.
+    pub fn all_integrations(&self) -> impl Iterator<Item = &Integration> {
+        self.integrations
+            .values()
+            .filter_map(|r| match self.item(*r) {
+                Item::Integration(i) => Some(i),
+                _ => None,
+            })
+    }
+
+    /// Instance declarations in order; the first is the default.
+    pub fn all_instances(&self) -> impl Iterator<Item = &Instance> {
+        self.instances.iter().filter_map(|r| self.instance(*r))
+    }
+}
+
+/// The result of checking: the program (also when it has errors, for tools
+/// that work on partial programs) and the sorted diagnostics.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub program: Program,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Checked {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Checks a loaded program. Syntax errors stop checking (their items are
+/// missing, so the checker would only report echoes of them).
+pub fn check(loaded: Loaded) -> Checked {
+    let Loaded {
+        sources,
+        modules,
+        mut diagnostics,
+        root,
+    } = loaded;
+    let defs = resolve::collect(&modules, root, &mut diagnostics);
+    let program = Program {
+        sources,
+        modules,
+        root,
+        instances: defs.instances,
+        integrations: defs.integrations,
+        methods: defs.methods,
+        runbooks: defs.runbooks,
+    };
+    if !diagnostics
+        .iter()
+        .any(|d| d.code == diagnostic::codes::SYNTAX)
+    {
+        let mut cx = Cx::new(&program);
+        cx.check_all();
+        diagnostics.append(&mut cx.diags);
+    }
+    diagnostic::sort(&mut diagnostics);
+    Checked {
+        program,
+        diagnostics,
+    }
+}
+
+/// Shared state of one checking pass.
+pub(crate) struct Cx<'p> {
+    pub program: &'p Program,
+    pub diags: Vec<Diagnostic>,
+    /// The `instance` record's type (fields common to the instances).
+    pub instance_ty: types::T,
+}
+
+impl<'p> Cx<'p> {
+    fn new(program: &'p Program) -> Cx<'p> {
+        let instance_ty = settings::instance_type(program);
+        Cx {
+            program,
+            diags: Vec::new(),
+            instance_ty,
+        }
+    }
+
+    pub fn report(&mut self, d: Diagnostic) {
+        self.diags.push(d);
+    }
+
+    fn check_all(&mut self) {
+        let program = self.program;
+        for inst in program.all_instances() {
+            self.check_instance(inst);
+        }
+        for integ in program.all_integrations() {
+            self.check_integration(integ);
+        }
+        for m in program.all_methods() {
+            self.check_method(m);
+        }
+        for rb in program.all_runbooks() {
+            self.check_runbook(rb);
+        }
+    }
+
+    /// The directory file()/bytes() paths are relative to.
+    pub fn base_dir(&self, span: Span) -> std::path::PathBuf {
+        self.program
+            .sources
+            .get(span.file)
+            .path
+            .parent()
+            .map(|p| p.to_path_buf())
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,10 @@
+//! rbk: a compiler and interpreter for `.rbk` integration runbooks.
+//!
+//! The pipeline runs one way: [`syntax`] (text to AST), [`check`] (AST to
+//! a checked program), then the runtime; the CLI drives them.
+
+pub mod check;
+pub mod cli;
+pub mod diagnostic;
+pub mod load;
+pub mod syntax;

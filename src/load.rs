@@ -1,0 +1,170 @@
+//! Reads a file and, transitively, the files it imports; parses each once.
+
+use std::path::{Path, PathBuf};
+
+use crate::diagnostic::{Diagnostic, codes};
+use crate::syntax::ast::{Item, Module, Span};
+use crate::syntax::parse;
+use crate::syntax::span::{FileId, SourceMap};
+
+/// A program's files, parsed, before checking.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub sources: SourceMap,
+    /// One module per file, indexed like the source map.
+    pub modules: Vec<Module>,
+    pub diagnostics: Vec<Diagnostic>,
+    /// The file the program was loaded from.
+    pub root: FileId,
+}
+
+impl Loaded {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Loads the program rooted at `path`. Read errors become diagnostics.
+pub fn load_file(path: &Path) -> Loaded {
+    match std::fs::read_to_string(path) {
+        Ok(text) => load_source(path, text),
+        Err(e) => {
+            let mut sources = SourceMap::new();
+            let root = sources.add(path.to_path_buf(), String::new());
+            Loaded {
+                sources,
+                modules: vec![empty_module(root)],
+                diagnostics: vec![io_error(path, &e)],
+                root,
+            }
+        }
+    }
+}
+
+/// Loads a program whose root text is given (imports are read from disk,
+/// relative to `path`).
+pub fn load_source(path: &Path, text: String) -> Loaded {
+    let mut loader = Loader {
+        sources: SourceMap::new(),
+        modules: Vec::new(),
+        diagnostics: Vec::new(),
+        canonical: Vec::new(),
+    };
+    let root = loader.add(path.to_path_buf(), text);
+    loader.follow_imports(root, &mut vec![root]);
+    Loaded {
+        sources: loader.sources,
+        modules: loader.modules,
+        diagnostics: loader.diagnostics,
+        root,
+    }
+}
+
+fn empty_module(file: FileId) -> Module {
+    Module {
+        file,
+        items: Vec::new(),
+        comments: Vec::new(),
+    }
+}
+
+fn io_error(path: &Path, e: &std::io::Error) -> Diagnostic {
+    Diagnostic::error(codes::IO, format!("cannot read {}: {e}", path.display()))
+        .with_path(path)
+        .help("check that the file exists and is readable")
+}
+
+struct Loader {
+    sources: SourceMap,
+    modules: Vec<Module>,
+    diagnostics: Vec<Diagnostic>,
+    /// Canonical path of each file, to recognise a file imported twice.
+    canonical: Vec<PathBuf>,
+}
+
+impl Loader {
+    fn add(&mut self, path: PathBuf, text: String) -> FileId {
+        let canonical = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+        let id = self.sources.add(path, text);
+        let (module, mut diags) = parse(id, &self.sources.get(id).text);
+        self.modules.push(module);
+        self.diagnostics.append(&mut diags);
+        self.canonical.push(canonical);
+        id
+    }
+
+    /// Depth-first over imports; `stack` is the chain of files being loaded.
+    fn follow_imports(&mut self, file: FileId, stack: &mut Vec<FileId>) {
+        let imports: Vec<(String, Span)> = self.modules[file.0 as usize]
+            .items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Import(imp) => Some((imp.path.as_plain(), imp.path.span)),
+                _ => None,
+            })
+            .filter_map(|(p, s)| match p {
+                Some(p) => Some((p, s)),
+                None => {
+                    self.diagnostics.push(
+                        Diagnostic::error(
+                            codes::INVALID_IMPORT,
+                            "an import path cannot interpolate values",
+                        )
+                        .at(s, "this path has `{...}` in it")
+                        .help("write the path as plain text, relative to this file"),
+                    );
+                    None
+                }
+            })
+            .collect();
+        let base = self
+            .sources
+            .get(file)
+            .path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        for (rel, span) in imports {
+            let path = base.join(&rel);
+            let canonical = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+            if let Some(pos) = stack
+                .iter()
+                .position(|f| self.canonical[f.0 as usize] == canonical)
+            {
+                let mut chain: Vec<String> = stack[pos..]
+                    .iter()
+                    .map(|f| self.sources.get(*f).path.display().to_string())
+                    .collect();
+                chain.push(path.display().to_string());
+                self.diagnostics.push(
+                    Diagnostic::error(
+                        codes::IMPORT_CYCLE,
+                        format!("import cycle: {}", chain.join(" → ")),
+                    )
+                    .at(span, "this import closes the cycle")
+                    .help("move what both files need into a third file that imports neither"),
+                );
+                continue;
+            }
+            if self.canonical.contains(&canonical) {
+                continue;
+            }
+            match std::fs::read_to_string(&path) {
+                Ok(text) => {
+                    let id = self.add(path, text);
+                    stack.push(id);
+                    self.follow_imports(id, stack);
+                    stack.pop();
+                }
+                Err(e) => self.diagnostics.push(
+                    Diagnostic::error(
+                        codes::IO,
+                        format!("cannot read imported file {}: {e}", path.display()),
+                    )
+                    .at(span, "imported here")
+                    .help("import paths are relative to the importing file"),
+                ),
+            }
+        }
+    }
+}

@@ -1,0 +1,285 @@
+//! Turns pest's parse errors into diagnostics in words a user understands:
+//! what was expected there, what was found, and how such a thing is written.
+
+use std::collections::BTreeSet;
+
+use pest::error::{Error, ErrorVariant, InputLocation};
+
+use super::parser::Rule;
+use super::span::{FileId, Span};
+use crate::diagnostic::{Diagnostic, codes};
+
+pub(crate) fn error_position(err: &Error<Rule>) -> usize {
+    match err.location {
+        InputLocation::Pos(p) => p,
+        InputLocation::Span((s, _)) => s,
+    }
+}
+
+pub(crate) fn syntax_error(file: FileId, src: &str, err: &Error<Rule>) -> Diagnostic {
+    let pos = error_position(err).min(src.len());
+    let mut expected: BTreeSet<String> = BTreeSet::new();
+    if let ErrorVariant::ParsingError { positives, .. } = &err.variant {
+        for r in positives {
+            if let Some(d) = describe(*r) {
+                expected.insert(d.to_string());
+            }
+        }
+    }
+    let mut context: Option<Rule> = None;
+    if let Some(attempts) = err.parse_attempts() {
+        if attempts.max_position == pos {
+            for t in attempts.expected_tokens() {
+                if let Some(d) = describe_token(&t.to_string()) {
+                    expected.insert(d);
+                }
+            }
+        }
+        for stack in attempts.call_stacks() {
+            let rule = match (stack.deepest.get_rule(), stack.parent) {
+                (Some(r), _) if help_for(*r).is_some() => Some(*r),
+                (_, Some(p)) if help_for(p).is_some() => Some(p),
+                _ => None,
+            };
+            if context.is_none() {
+                context = rule;
+            }
+        }
+    }
+    // A string-in-progress explains more than the generic "expected".
+    let found = found_at(src, pos);
+    let list: Vec<String> = expected.into_iter().collect();
+    let message = if list.is_empty() {
+        format!("unexpected {found}")
+    } else {
+        format!("expected {}, found {found}", join_or(&list))
+    };
+    let len = token_len(src, pos);
+    let mut d = Diagnostic::error(codes::SYNTAX, message).at(
+        Span::new(file, pos, pos + len),
+        if list.is_empty() {
+            "not expected here".to_string()
+        } else {
+            format!("expected {}", join_or(&list))
+        },
+    );
+    let help = context
+        .and_then(help_for)
+        .or_else(|| unclosed_string_help(src, pos));
+    if let Some(h) = help {
+        d = d.help(h);
+    }
+    d
+}
+
+fn join_or(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} or {}", init.join(", "), last),
+    }
+}
+
+/// What the user wrote at `pos`, for "found ...".
+fn found_at(src: &str, pos: usize) -> String {
+    let rest = &src[pos..];
+    let Some(c) = rest.chars().next() else {
+        return "the end of the file".to_string();
+    };
+    if c == '\n' || c == '\r' {
+        return "the end of the line".to_string();
+    }
+    if c.is_alphanumeric() || c == '_' {
+        let word: String = rest
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        return format!("`{word}`");
+    }
+    format!("`{c}`")
+}
+
+fn token_len(src: &str, pos: usize) -> usize {
+    let rest = &src[pos..];
+    match rest.chars().next() {
+        None | Some('\n') | Some('\r') => 0,
+        Some(c) if c.is_alphanumeric() || c == '_' => rest
+            .char_indices()
+            .find(|(_, c)| !(c.is_alphanumeric() || *c == '_'))
+            .map(|(i, _)| i)
+            .unwrap_or(rest.len()),
+        Some(c) => c.len_utf8(),
+    }
+}
+
+fn unclosed_string_help(src: &str, pos: usize) -> Option<&'static str> {
+    let line_start = src[..pos].rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let quotes = src[line_start..pos].matches('"').count();
+    if quotes % 2 == 1 {
+        Some(
+            "a string must close with `\"` on the same line; use `\"\"\"` for text over several lines, and `{{` / `}}` for literal braces",
+        )
+    } else {
+        None
+    }
+}
+
+/// A rule as words, or `None` for rules not worth naming.
+fn describe(rule: Rule) -> Option<&'static str> {
+    Some(match rule {
+        Rule::EOI => "the end of the file",
+        Rule::import => "`import`",
+        Rule::instance => "`instance`",
+        Rule::integration => "`integration`",
+        Rule::method => "`method`",
+        Rule::runbook => "`runbook`",
+        Rule::ident | Rule::any_ident | Rule::arg_name => "a name",
+        Rule::key => "a key",
+        Rule::entry => "a setting (`key = value`)",
+        Rule::string | Rule::tstring => "a string",
+        Rule::str_text | Rule::tstr_text | Rule::escape | Rule::interp | Rule::brace_escape => {
+            "more string text or `\"`"
+        }
+        Rule::expr | Rule::paren | Rule::list | Rule::object | Rule::call_expr => "an expression",
+        Rule::int | Rule::pat_status | Rule::pat_range => "a number",
+        Rule::float | Rule::duration | Rule::bool_lit | Rule::null_lit | Rule::jsonpath => {
+            "an expression"
+        }
+        Rule::block => "`{`",
+        Rule::stmt_block => "`{`",
+        Rule::params => "`(`",
+        Rule::param => "a parameter (`name: type`)",
+        Rule::type_expr | Rule::list_type => "a type",
+        Rule::optional_mark => "`?`",
+        Rule::request => "a request line (`GET \"/path\"`)",
+        Rule::verb => "an HTTP verb",
+        Rule::body_decl => "`body`",
+        Rule::expect_decl => "`expect`",
+        Rule::output_decl => "`output`",
+        Rule::paginate_decl => "`paginate`",
+        Rule::output_field => "an output (`name: type = $.path`)",
+        Rule::body_json => "`json`",
+        Rule::body_form => "`form`",
+        Rule::body_multipart => "`multipart`",
+        Rule::body_text => "`text`",
+        Rule::body_xml => "`xml`",
+        Rule::body_bytes => "`bytes`",
+        Rule::trigger_stmt
+        | Rule::let_stmt
+        | Rule::step_stmt
+        | Rule::if_stmt
+        | Rule::for_stmt
+        | Rule::parallel_stmt
+        | Rule::wait_stmt
+        | Rule::log_stmt
+        | Rule::fail_stmt
+        | Rule::return_stmt => "a statement",
+        Rule::call | Rule::method_call => "a call (`integration.method(...)`)",
+        Rule::run_call => "`run`",
+        Rule::args => "`(`",
+        Rule::arg => "an argument",
+        Rule::until_clause => "`until`",
+        Rule::else_clause => "`else`",
+        Rule::arm | Rule::pattern => "an else arm (`404 => ...`)",
+        Rule::pat_timeout => "`timeout`",
+        Rule::pat_error => "`error`",
+        Rule::pat_any => "`_`",
+        Rule::assign => "`=`",
+        Rule::labelled => "a label",
+        Rule::content_type => "`as`",
+        Rule::field => "`.`",
+        Rule::index => "`[`",
+        Rule::op_or
+        | Rule::op_and
+        | Rule::op_eq
+        | Rule::op_ne
+        | Rule::op_le
+        | Rule::op_ge
+        | Rule::op_lt
+        | Rule::op_gt
+        | Rule::op_in
+        | Rule::op_contains
+        | Rule::op_coalesce
+        | Rule::op_range
+        | Rule::op_add
+        | Rule::op_sub
+        | Rule::op_mul
+        | Rule::op_div
+        | Rule::op_rem => "an operator",
+        Rule::op_not | Rule::op_neg => "an expression",
+        Rule::kw_import => "`import`",
+        Rule::kw_instance => "`instance`",
+        Rule::kw_integration => "`integration`",
+        Rule::kw_method => "`method`",
+        Rule::kw_runbook => "`runbook`",
+        Rule::kw_as => "`as`",
+        Rule::kw_else => "`else`",
+        Rule::kw_in => "`in`",
+        Rule::kw_every => "`every`",
+        Rule::kw_max => "`max`",
+        Rule::kw_parallel => "`parallel`",
+        Rule::kw_run => "`run`",
+        _ => return None,
+    })
+}
+
+/// Literal tokens worth naming in "expected ...".
+fn describe_token(token: &str) -> Option<String> {
+    match token {
+        "{" | "}" | "(" | ")" | "[" | "]" | "=" | ":" | "," | "." | "=>" | "\"" | "\"\"\""
+        | "|" | "?" => Some(format!("`{token}`")),
+        _ => None,
+    }
+}
+
+/// How the construct being parsed is written.
+fn help_for(rule: Rule) -> Option<&'static str> {
+    Some(match rule {
+        Rule::method => {
+            "a method is declared `method INTEGRATION.NAME(param: type) { GET \"/path\" ... }`"
+        }
+        Rule::method_body => {
+            "a method holds a request line (`GET \"/path\"`), and optionally `query { }`, `headers { }`, `auth ...`, `body ...`, `expect ...`, `timeout = ...`, `retry { }`, `output { }` and `paginate ...`"
+        }
+        Rule::runbook => "a runbook is declared `runbook NAME(param: type) { ... }`",
+        Rule::integration => "an integration is declared `integration NAME { base_url = \"...\" }`",
+        Rule::instance => "an instance is declared `instance NAME { url = \"...\" }`",
+        Rule::import => "an import is written `import \"path/to/file.rbk\"`",
+        Rule::params | Rule::param => {
+            "parameters are written `(name: type, other: type = default)`"
+        }
+        Rule::block | Rule::entry | Rule::assign => {
+            "settings are written `key = value`, one per line or separated by commas"
+        }
+        Rule::step_stmt | Rule::call | Rule::method_call => {
+            "a step is written `step NAME = integration.method(arg: value)` or `step NAME = run runbook(arg: value)`"
+        }
+        Rule::args | Rule::arg => "arguments are written `(name: value, other: value)`",
+        Rule::until_clause => "polling is written `until CONDITION every 5s max 20`",
+        Rule::else_clause | Rule::arm | Rule::pattern => {
+            "else arms are written `404 => fail \"...\"`, `500..599 => ...`, `timeout => ...`, `error => ...` or `_ => ...`"
+        }
+        Rule::for_stmt => {
+            "a loop is written `for NAME in LIST { ... }` or `for NAME in LIST parallel 4 { ... }`"
+        }
+        Rule::if_stmt => "a condition is written `if CONDITION { ... } else { ... }`",
+        Rule::let_stmt => "a binding is written `let NAME = value`",
+        Rule::output_decl | Rule::output_field => {
+            "outputs are written `name: type = $.json.path`, `code = status` or `link = header(\"Link\")`"
+        }
+        Rule::paginate_decl => {
+            "pagination is written `paginate next_url = $.next`, `paginate link_header`, `paginate cursor { param = \"cursor\", next = $.next }` or `paginate page { param = \"page\" }`"
+        }
+        Rule::body_decl => {
+            "a body is written `body json EXPR`, `body form { }`, `body multipart { }`, `body text EXPR`, `body xml EXPR` or `body bytes(\"file\") as \"type\"`"
+        }
+        Rule::type_expr => {
+            "types are `string`, `int`, `float`, `bool`, `datetime`, `duration`, `json`, `secret`, `[T]` and `T?`"
+        }
+        Rule::object | Rule::obj_entry => "objects are written `{ \"key\": value, other: value }`",
+        Rule::string | Rule::tstring => {
+            "a string must close with `\"` on the same line; use `\"\"\"` for text over several lines, and `{{` / `}}` for literal braces"
+        }
+        _ => return None,
+    })
+}

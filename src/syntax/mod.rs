@@ -1,0 +1,10 @@
+//! Text: the grammar binding, the AST with spans, the parser and the formatter.
+//! Knows nothing of types or HTTP.
+
+pub mod ast;
+mod errors;
+pub mod format;
+pub mod parser;
+pub mod span;
+
+pub use parser::{parse, parse_expr};
