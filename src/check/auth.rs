@@ -226,10 +226,10 @@ impl Cx<'_> {
             "jwt_assertion" => self.check_jwt_key(block),
             _ => {}
         }
-        if let Some(ca) = block.get("client_assertion") {
-            if let EntryValue::Block { block: inner, .. } = &ca.value {
-                self.check_jwt_key(inner);
-            }
+        if let Some(ca) = block.get("client_assertion")
+            && let EntryValue::Block { block: inner, .. } = &ca.value
+        {
+            self.check_jwt_key(inner);
         }
     }
 
@@ -270,10 +270,10 @@ impl Cx<'_> {
         };
         let mut need = vec!["client_id"];
         match grant.as_str() {
-            "client_credentials" | "password" | "authorization_code" => {
-                if !provided("client_assertion") {
-                    need.push("client_secret");
-                }
+            "client_credentials" | "password" | "authorization_code"
+                if !provided("client_assertion") =>
+            {
+                need.push("client_secret");
             }
             _ => {}
         }
@@ -411,11 +411,12 @@ impl Cx<'_> {
         if alg.as_deref() != Some("HS256") {
             return;
         }
-        if let Some(key) = block.get("key") {
-            if let EntryValue::Expr { value, .. } = &key.value {
-                if let ExprKind::Call(c) = &value.kind {
-                    if c.func.name == "pem" || c.func.name == "pfx" {
-                        self.report(
+        if let Some(key) = block.get("key")
+            && let EntryValue::Expr { value, .. } = &key.value
+            && let ExprKind::Call(c) = &value.kind
+            && (c.func.name == "pem" || c.func.name == "pfx")
+        {
+            self.report(
                             Diagnostic::error(
                                 codes::TYPE_MISMATCH,
                                 "HS256 signs with a shared secret, not a certificate",
@@ -423,9 +424,6 @@ impl Cx<'_> {
                             .at(value.span, "a certificate")
                             .help("use `key = secret(\"NAME\")` with HS256, or choose RS256/PS256 for a certificate"),
                         );
-                    }
-                }
-            }
         }
     }
 }

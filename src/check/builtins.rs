@@ -294,10 +294,9 @@ impl Cx<'_> {
                 if !matches!(
                     first.strip_optional(),
                     Ty::Str | Ty::List(_) | Ty::Json | Ty::Any
-                ) {
-                    if let Some((t, s)) = positional.first() {
-                        self.mismatch(*s, "a string, list or json value", t);
-                    }
+                ) && let Some((t, s)) = positional.first()
+                {
+                    self.mismatch(*s, "a string, list or json value", t);
                 }
                 return T::new(Ty::Int);
             }

@@ -334,15 +334,14 @@ impl<'p> Cx<'p> {
                 Some(m) => {
                     let mt = self.eval(m, &state, flow);
                     self.expect_type(m.span, &Ty::Int, &mt);
-                    if let ExprKind::Int { value, .. } = m.kind {
-                        if value < 1 {
+                    if let ExprKind::Int { value, .. } = m.kind
+                        && value < 1 {
                             self.report(
                                 Diagnostic::error(codes::INVALID_SETTING, "`max` must be at least 1")
                                     .at(m.span, "no attempt would be made")
                                     .help("`max` is the most times the step runs"),
                             );
                         }
-                    }
                 }
                 None => self.report(
                     Diagnostic::error(codes::UNBOUNDED_LOOP, "this polling loop has no bound")
@@ -377,13 +376,13 @@ impl<'p> Cx<'p> {
             let end = if end.live {
                 // The step's outputs are unset after this arm.
                 let mut e = end;
-                if let Some(b) = e.vars.get_mut(&st.name.name) {
-                    if let Ty::Step(s) = &b.ty.ty {
-                        let mut s2 = (**s).clone();
-                        s2.succeeded = false;
-                        s2.unset_by = Some(arm.span);
-                        b.ty = T::new(Ty::Step(Rc::new(s2)));
-                    }
+                if let Some(b) = e.vars.get_mut(&st.name.name)
+                    && let Ty::Step(s) = &b.ty.ty
+                {
+                    let mut s2 = (**s).clone();
+                    s2.succeeded = false;
+                    s2.unset_by = Some(arm.span);
+                    b.ty = T::new(Ty::Step(Rc::new(s2)));
                 }
                 e
             } else {
@@ -618,34 +617,34 @@ impl<'p> Cx<'p> {
                 );
             }
             let t = self.expr(&a.value, scope);
-            if let Ok(pt) = resolve_type(&param.ty) {
-                if !assignable(&t.ty, &pt.ty) {
-                    self.report(
-                        Diagnostic::error(
-                            codes::TYPE_MISMATCH,
-                            format!(
-                                "`{}` of `{target}` takes {}, found {t}",
-                                param.name.name,
-                                super::expr::article(&pt.to_string())
-                            ),
-                        )
-                        .at(
-                            a.value.span,
-                            format!("this is {}", super::expr::article(&t.to_string())),
-                        )
-                        .also(param.span, "parameter declared here")
-                        .help(match (&pt.ty, &t.ty) {
-                            (Ty::Str, _) => {
-                                "convert with `string(x)` or interpolate: `\"{x}\"`".to_string()
-                            }
-                            (Ty::Int, Ty::Str) => "convert with `int(x)`".to_string(),
-                            (_, Ty::Optional(_)) => {
-                                "the value may be null; give a default: `x ?? fallback`".to_string()
-                            }
-                            _ => signature(target, params),
-                        }),
-                    );
-                }
+            if let Ok(pt) = resolve_type(&param.ty)
+                && !assignable(&t.ty, &pt.ty)
+            {
+                self.report(
+                    Diagnostic::error(
+                        codes::TYPE_MISMATCH,
+                        format!(
+                            "`{}` of `{target}` takes {}, found {t}",
+                            param.name.name,
+                            super::expr::article(&pt.to_string())
+                        ),
+                    )
+                    .at(
+                        a.value.span,
+                        format!("this is {}", super::expr::article(&t.to_string())),
+                    )
+                    .also(param.span, "parameter declared here")
+                    .help(match (&pt.ty, &t.ty) {
+                        (Ty::Str, _) => {
+                            "convert with `string(x)` or interpolate: `\"{x}\"`".to_string()
+                        }
+                        (Ty::Int, Ty::Str) => "convert with `int(x)`".to_string(),
+                        (_, Ty::Optional(_)) => {
+                            "the value may be null; give a default: `x ?? fallback`".to_string()
+                        }
+                        _ => signature(target, params),
+                    }),
+                );
             }
         }
         let missing: Vec<&Param> = params
@@ -751,14 +750,14 @@ impl<'p> Cx<'p> {
         if let Some(p) = &f.parallel {
             let t = self.eval(p, &state, flow);
             self.expect_type(p.span, &Ty::Int, &t);
-            if let ExprKind::Int { value, .. } = p.kind {
-                if value < 1 {
-                    self.report(
-                        Diagnostic::error(codes::INVALID_SETTING, "`parallel` must be at least 1")
-                            .at(p.span, "no item would run")
-                            .help("`parallel N` runs up to N items at once"),
-                    );
-                }
+            if let ExprKind::Int { value, .. } = p.kind
+                && value < 1
+            {
+                self.report(
+                    Diagnostic::error(codes::INVALID_SETTING, "`parallel` must be at least 1")
+                        .at(p.span, "no item would run")
+                        .help("`parallel N` runs up to N items at once"),
+                );
             }
         }
         let mut inner = state.clone();
@@ -824,17 +823,17 @@ impl<'p> Cx<'p> {
                     Some(v) => {
                         let vt = self.expr(v, &scope);
                         self.expect_type(v.span, &Ty::Str, &vt);
-                        if let ExprKind::Str(s) = &v.kind {
-                            if s.as_plain().is_some_and(|p| !p.starts_with('/')) {
-                                self.report(
-                                    Diagnostic::error(
-                                        codes::INVALID_SETTING,
-                                        "a webhook path starts with `/`",
-                                    )
-                                    .at(v.span, "not a path")
-                                    .help("write e.g. `trigger webhook \"/hooks/onboard\"`"),
-                                );
-                            }
+                        if let ExprKind::Str(s) = &v.kind
+                            && s.as_plain().is_some_and(|p| !p.starts_with('/'))
+                        {
+                            self.report(
+                                Diagnostic::error(
+                                    codes::INVALID_SETTING,
+                                    "a webhook path starts with `/`",
+                                )
+                                .at(v.span, "not a path")
+                                .help("write e.g. `trigger webhook \"/hooks/onboard\"`"),
+                            );
                         }
                     }
                     None => self.report(

@@ -399,22 +399,19 @@ impl Cx<'_> {
             BodyKind::Bytes { path, content_type } => {
                 let t = self.expr(path, scope);
                 self.expect_type(path.span, &Ty::Str, &t);
-                if let ExprKind::Str(s) = &path.kind {
-                    if let Some(rel) = s.as_plain() {
-                        let full = self.base_dir(path.span).join(&rel);
-                        if !full.exists() {
-                            self.report(
-                                Diagnostic::warning(
-                                    codes::MISSING_FILE,
-                                    format!(
-                                        "`{rel}` does not exist (looked for {})",
-                                        full.display()
-                                    ),
-                                )
-                                .at(path.span, "file not found")
-                                .help("paths are relative to the .rbk file that names them"),
-                            );
-                        }
+                if let ExprKind::Str(s) = &path.kind
+                    && let Some(rel) = s.as_plain()
+                {
+                    let full = self.base_dir(path.span).join(&rel);
+                    if !full.exists() {
+                        self.report(
+                            Diagnostic::warning(
+                                codes::MISSING_FILE,
+                                format!("`{rel}` does not exist (looked for {})", full.display()),
+                            )
+                            .at(path.span, "file not found")
+                            .help("paths are relative to the .rbk file that names them"),
+                        );
                     }
                 }
                 if let Some(ct) = content_type {

@@ -158,10 +158,10 @@ impl Cx<'_> {
                 "url" => self.check_value(e, INSTANCE[0].kind, &scope, SETTING_CODES),
                 _ => match &e.value {
                     EntryValue::Expr { value, .. } => {
-                        if let ExprKind::Name(id) = &value.kind {
-                            if id.name == "instance" {
-                                continue;
-                            }
+                        if let ExprKind::Name(id) = &value.kind
+                            && id.name == "instance"
+                        {
+                            continue;
                         }
                         self.expr(value, &scope);
                     }
@@ -210,12 +210,13 @@ impl Cx<'_> {
         if let Some(auth) = integ.body.get("auth") {
             self.check_auth_entry(auth, &scope, false);
         }
-        if let Some(tls) = integ.body.get("tls") {
-            if let EntryValue::Block { block, .. } = &tls.value {
-                if let Some(e) = block.get("insecure") {
-                    if let EntryValue::Expr { value, .. } = &e.value {
-                        if matches!(value.kind, ExprKind::Bool(true)) {
-                            self.report(
+        if let Some(tls) = integ.body.get("tls")
+            && let EntryValue::Block { block, .. } = &tls.value
+            && let Some(e) = block.get("insecure")
+            && let EntryValue::Expr { value, .. } = &e.value
+            && matches!(value.kind, ExprKind::Bool(true))
+        {
+            self.report(
                                 Diagnostic::warning(
                                     codes::INSECURE_TLS,
                                     format!("{what} does not verify TLS certificates"),
@@ -223,10 +224,6 @@ impl Cx<'_> {
                                 .at(e.span, "certificate verification is off")
                                 .help("anyone on the network path can read and change this traffic; give the server's CA with `tls { ca_cert = file(\"ca.pem\") }` instead"),
                             );
-                        }
-                    }
-                }
-            }
         }
     }
 
@@ -439,7 +436,7 @@ impl Cx<'_> {
                         ExprKind::Str(s) => s.as_plain(),
                         _ => None,
                     };
-                    if !word.is_some_and(|w| Verb::parse(&w).is_some()) {
+                    if word.is_none_or(|w| Verb::parse(&w).is_none()) {
                         self.report(
                             Diagnostic::error(
                                 codes::INVALID_SETTING,

@@ -15,7 +15,10 @@ pub fn run(paths: &[PathBuf], check: bool) -> u8 {
     let color = super::color_stderr();
     let mut code = EXIT_OK;
     if !errors.is_empty() {
-        eprint!("{}", diagnostic::render_human(&errors, &SourceMap::new(), color));
+        eprint!(
+            "{}",
+            diagnostic::render_human(&errors, &SourceMap::new(), color)
+        );
         code = EXIT_USAGE;
     }
     let mut stdout = std::io::stdout().lock();
@@ -23,7 +26,10 @@ pub fn run(paths: &[PathBuf], check: bool) -> u8 {
     for file in &files {
         match format_file(file) {
             Err(FileError::Io(d)) => {
-                eprint!("{}", diagnostic::render_human(&[d], &SourceMap::new(), color));
+                eprint!(
+                    "{}",
+                    diagnostic::render_human(&[*d], &SourceMap::new(), color)
+                );
                 code = EXIT_USAGE;
             }
             Err(FileError::Syntax(diags, sources)) => {
@@ -63,16 +69,16 @@ pub fn run(paths: &[PathBuf], check: bool) -> u8 {
 }
 
 enum FileError {
-    Io(Diagnostic),
+    Io(Box<Diagnostic>),
     Syntax(Vec<Diagnostic>, SourceMap),
 }
 
 fn format_file(path: &Path) -> Result<(String, String), FileError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        FileError::Io(
+        FileError::Io(Box::new(
             Diagnostic::error(codes::IO, format!("cannot read {}: {e}", path.display()))
                 .with_path(path),
-        )
+        ))
     })?;
     let mut sources = SourceMap::new();
     let id = sources.add(path.to_path_buf(), text.clone());
@@ -87,8 +93,14 @@ fn format_file(path: &Path) -> Result<(String, String), FileError> {
 /// Writes to a temporary file beside `path`, then renames it over `path`,
 /// so an interrupted write never leaves a half-written file.
 fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.rbkfmt.tmp"));
     std::fs::write(&tmp, text)?;
     if let Ok(meta) = std::fs::metadata(path) {

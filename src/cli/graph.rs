@@ -43,7 +43,12 @@ pub fn run(file: &Path, runbook: &str, format: Format) -> u8 {
             EXIT_OK
         }
         None => {
-            let names: Vec<&str> = checked.program.runbooks.keys().map(String::as_str).collect();
+            let names: Vec<&str> = checked
+                .program
+                .runbooks
+                .keys()
+                .map(String::as_str)
+                .collect();
             let help = match crate::check::suggest(runbook, names.iter().copied()) {
                 Some(s) => format!("did you mean `{s}`?"),
                 None if names.is_empty() => "this program has no runbooks".to_string(),
@@ -294,7 +299,13 @@ impl Graph<'_> {
         }
         for e in &self.edges {
             match &e.label {
-                Some(l) => writeln!(out, "    n{} -->|\"{}\"| n{}", e.from, mermaid_escape(l), e.to),
+                Some(l) => writeln!(
+                    out,
+                    "    n{} -->|\"{}\"| n{}",
+                    e.from,
+                    mermaid_escape(l),
+                    e.to
+                ),
                 None => writeln!(out, "    n{} --> n{}", e.from, e.to),
             }
             .ok();
@@ -326,11 +337,22 @@ impl Graph<'_> {
                 Shape::Fail => "shape=oval, style=filled, fillcolor=\"#ffdddd\"",
                 Shape::Fork | Shape::Join => "shape=box, style=bold",
             };
-            writeln!(out, "    n{i} [label=\"{}\", {attrs}];", dot_escape(&n.label)).ok();
+            writeln!(
+                out,
+                "    n{i} [label=\"{}\", {attrs}];",
+                dot_escape(&n.label)
+            )
+            .ok();
         }
         for e in &self.edges {
             match &e.label {
-                Some(l) => writeln!(out, "    n{} -> n{} [label=\"{}\"];", e.from, e.to, dot_escape(l)),
+                Some(l) => writeln!(
+                    out,
+                    "    n{} -> n{} [label=\"{}\"];",
+                    e.from,
+                    e.to,
+                    dot_escape(l)
+                ),
                 None => writeln!(out, "    n{} -> n{};", e.from, e.to),
             }
             .ok();

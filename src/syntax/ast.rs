@@ -300,6 +300,8 @@ pub struct Stmt {
     pub span: Span,
 }
 
+/// A statement. `Step` is the largest and the most common, so it is not boxed.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum StmtKind {
     Trigger(Trigger),

@@ -49,11 +49,34 @@ pub(crate) fn syntax_error(file: FileId, src: &str, err: &Error<Rule>) -> Diagno
     // A string-in-progress explains more than the generic "expected".
     let found = found_at(src, pos);
     let list: Vec<String> = expected.into_iter().collect();
-    let message = if list.is_empty() {
+    let line_start = src[..pos].rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let before = src[line_start..pos].trim_start();
+    let in_string = list.iter().any(|e| e.starts_with("more string text"));
+    let mut message = if list.is_empty() {
         format!("unexpected {found}")
     } else {
         format!("expected {}, found {found}", join_or(&list))
     };
+    let mut list = list;
+    if in_string {
+        message = "this string is not closed".to_string();
+        list = vec!["a closing `\"`".to_string()];
+    } else if let Some(integ) = before
+        .strip_prefix("method ")
+        .and_then(|r| r.trim_end().strip_suffix('.'))
+        .filter(|r| r.chars().all(|c| c.is_alphanumeric() || c == '_'))
+    {
+        message = format!("expected a method name after `{integ}.`, found {found}");
+        list = vec!["a method name".to_string()];
+    } else if let Some(integ) = before
+        .strip_prefix("method ")
+        .map(str::trim_end)
+        .filter(|r| !r.is_empty() && r.chars().all(|c| c.is_alphanumeric() || c == '_'))
+    {
+        message = format!("expected `.` and a method name after `method {integ}`, found {found}");
+        list = vec!["`.NAME`".to_string()];
+        context = Some(Rule::method);
+    }
     let len = token_len(src, pos);
     let mut d = Diagnostic::error(codes::SYNTAX, message).at(
         Span::new(file, pos, pos + len),

@@ -66,10 +66,10 @@ pub fn parse(file: FileId, text: &str) -> (Module, Vec<Diagnostic>) {
 }
 
 /// Parses a single expression (used by tests and the REPL).
-pub fn parse_expr(file: FileId, text: &str) -> Result<Expr, Diagnostic> {
+pub fn parse_expr(file: FileId, text: &str) -> Result<Expr, Box<Diagnostic>> {
     enable_error_detail();
     let mut pairs = RbkParser::parse(Rule::expr_only, text)
-        .map_err(|e| errors::syntax_error(file, text, &e))?;
+        .map_err(|e| Box::new(errors::syntax_error(file, text, &e)))?;
     let b = Builder::new(file, text);
     let pair = pairs
         .next()
@@ -81,8 +81,8 @@ pub fn parse_expr(file: FileId, text: &str) -> Result<Expr, Diagnostic> {
     let mut diags = b.diags.into_inner();
     match result {
         Ok(e) if diags.is_empty() => Ok(e),
-        Ok(_) => Err(diags.remove(0)),
-        Err(Internal(at)) => Err(internal(file, at)),
+        Ok(_) => Err(Box::new(diags.remove(0))),
+        Err(Internal(at)) => Err(Box::new(internal(file, at))),
     }
 }
 
@@ -1143,27 +1143,26 @@ impl<'s> Builder<'s> {
 /// Triple-quoted strings: drop the newline right after the opening quotes,
 /// and the indentation of the closing quotes' line from every line.
 fn dedent(parts: &mut Vec<StrPart>) {
-    if let Some(StrPart::Text(first)) = parts.first_mut() {
-        if let Some(rest) = first
+    if let Some(StrPart::Text(first)) = parts.first_mut()
+        && let Some(rest) = first
             .strip_prefix("\r\n")
             .or_else(|| first.strip_prefix('\n'))
-        {
-            *first = rest.to_string();
-        }
+    {
+        *first = rest.to_string();
     }
     let mut indent = String::new();
-    if let Some(StrPart::Text(last)) = parts.last_mut() {
-        if let Some(nl) = last.rfind('\n') {
-            let tail = &last[nl + 1..];
-            if tail.chars().all(|c| c == ' ' || c == '\t') {
-                indent = tail.to_string();
-                let cut = if last[..nl].ends_with('\r') {
-                    nl - 1
-                } else {
-                    nl
-                };
-                last.truncate(cut);
-            }
+    if let Some(StrPart::Text(last)) = parts.last_mut()
+        && let Some(nl) = last.rfind('\n')
+    {
+        let tail = &last[nl + 1..];
+        if tail.chars().all(|c| c == ' ' || c == '\t') {
+            indent = tail.to_string();
+            let cut = if last[..nl].ends_with('\r') {
+                nl - 1
+            } else {
+                nl
+            };
+            last.truncate(cut);
         }
     }
     if indent.is_empty() {

@@ -1,0 +1,180 @@
+//! The real binary on the real examples: check, fmt --check, graph.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn rbk(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rbk"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the rbk binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn examples_check_clean_with_warnings_denied() {
+    let o = rbk(&["check", "examples/", "--deny-warnings"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("0 errors, 0 warnings"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn examples_are_at_least_six_and_all_checked() {
+    let o = rbk(&["check", "examples/", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json output");
+    assert!(v["files"].as_u64().unwrap_or(0) >= 6, "{v}");
+    assert_eq!(v["errors"], 0);
+    assert_eq!(v["warnings"], 0);
+}
+
+#[test]
+fn examples_are_formatted() {
+    let o = rbk(&["fmt", "--check", "examples/"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&o),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
+fn json_format_reports_code_and_position() {
+    let dir = tempdir();
+    let file = dir.join("bad.rbk");
+    std::fs::write(
+        &file,
+        "integration api { base_url = \"http://x\" }\nrunbook r() {\n  step a = api.nope()\n}\n",
+    )
+    .unwrap();
+    let o = rbk(&["check", file.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json output");
+    let d = &v["diagnostics"][0];
+    assert_eq!(d["code"], "rbk::unknown_method");
+    assert_eq!(d["line"], 3);
+    assert_eq!(d["column"], 16);
+    assert_eq!(d["severity"], "error");
+}
+
+#[test]
+fn missing_path_is_a_usage_error() {
+    let o = rbk(&["check", "does/not/exist.rbk"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn bad_arguments_are_a_usage_error() {
+    let o = rbk(&["check", "--format", "yaml", "examples/"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn graph_mermaid_snapshot() {
+    let o = rbk(&["graph", "examples/export_poll.rbk", "nightly_sla_export"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let text = stdout(&o);
+    assert!(text.starts_with("flowchart TD\n"));
+    insta::assert_snapshot!("graph_export_poll_mermaid", text);
+}
+
+#[test]
+fn graph_dot_is_valid_graphviz() {
+    let o = rbk(&[
+        "graph",
+        "examples/export_poll.rbk",
+        "nightly_sla_export",
+        "--format",
+        "dot",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let dot = stdout(&o);
+    insta::assert_snapshot!("graph_export_poll_dot", dot);
+    let has_dot = Command::new("dot").arg("-V").output().is_ok();
+    if !has_dot {
+        // CI installs graphviz; only a developer machine may lack it.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "graphviz `dot` is missing in CI"
+        );
+        return;
+    }
+    let mut child = Command::new("dot")
+        .arg("-Tsvg")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(dot.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("<svg"));
+}
+
+#[test]
+fn graph_unknown_runbook_suggests() {
+    let o = rbk(&["graph", "examples/export_poll.rbk", "nightly_sla_exprt"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("did you mean `nightly_sla_export`"));
+}
+
+#[test]
+fn every_example_runbook_graphs() {
+    for entry in std::fs::read_dir("examples").unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "rbk") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("runbook ") {
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                let o = rbk(&["graph", path.to_str().unwrap(), &name]);
+                assert_eq!(o.status.code(), Some(0), "{} {name}", path.display());
+            }
+        }
+    }
+}
+
+fn tempdir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "rbk-cli-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    assert!(Path::new(&dir).exists());
+    dir
+}
