@@ -221,6 +221,17 @@ impl Cx<'_> {
             &what,
             label.span.to(anchor),
         );
+        self.hardcoded(block);
+        for nested in ["per_instance", "client_assertion"] {
+            if let Some(EntryValue::Block { block: b, .. }) = block.get(nested).map(|e| &e.value) {
+                self.hardcoded(b);
+                for inner in &b.entries {
+                    if let EntryValue::Block { block: ib, .. } = &inner.value {
+                        self.hardcoded(ib);
+                    }
+                }
+            }
+        }
         match kind {
             "oauth2" => self.check_oauth2(block, label, scope),
             "jwt_assertion" => self.check_jwt_key(block),
@@ -396,6 +407,36 @@ impl Cx<'_> {
                 .at(e.key.span, "some instances are missing")
                 .help("those instances use the block's own fields; add them to `per_instance` if they need their own credentials"),
             );
+        }
+    }
+
+    /// Credentials written as plain text in the file.
+    fn hardcoded(&mut self, block: &Block) {
+        for e in &block.entries {
+            if !matches!(
+                e.key.name.as_str(),
+                "client_secret" | "password" | "token" | "key" | "value"
+            ) {
+                continue;
+            }
+            let EntryValue::Expr { value, .. } = &e.value else {
+                continue;
+            };
+            if let ExprKind::Str(s) = &value.kind
+                && s.as_plain().is_some_and(|t| !t.is_empty())
+            {
+                self.report(
+                    Diagnostic::warning(
+                        codes::HARDCODED_SECRET,
+                        format!("`{}` is written into the file", e.key.name),
+                    )
+                    .at(value.span, "a credential in plain text")
+                    .help(format!(
+                        "read it at run time instead: `{} = secret(\"NAME\")`; anything in the file ends up in git",
+                        e.key.name
+                    )),
+                );
+            }
         }
     }
 

@@ -155,6 +155,9 @@ impl<'p> Cx<'p> {
                     Some(te) => match resolve_type(te) {
                         Ok(declared) => {
                             self.expect_type(l.value.span, &declared.ty, &t);
+                            if declared.secret && !t.secret && !t.ty.is_dynamic() {
+                                self.not_secret(l.value.span, &l.name.name, te.span());
+                            }
                             T::secret(declared.ty, declared.secret || t.secret)
                         }
                         Err(id) => {
@@ -241,6 +244,18 @@ impl<'p> Cx<'p> {
             declared: Some(&flow.declared),
         };
         self.expr(e, &scope)
+    }
+
+    fn not_secret(&mut self, span: Span, name: &str, declared: Span) {
+        self.report(
+            Diagnostic::error(
+                codes::TYPE_MISMATCH,
+                format!("`{name}` is a secret, but this value is not"),
+            )
+            .at(span, "plain text, written in the file")
+            .also(declared, "declared `secret` here")
+            .help("read it with `secret(\"NAME\")` so that it never sits in the file and is masked wherever it is printed"),
+        );
     }
 
     fn leak(&mut self, secret: bool, span: Span, what: &str) {
@@ -617,6 +632,13 @@ impl<'p> Cx<'p> {
                 );
             }
             let t = self.expr(&a.value, scope);
+            if let Ok(pt) = resolve_type(&param.ty)
+                && pt.secret
+                && !t.secret
+                && !t.ty.is_dynamic()
+            {
+                self.not_secret(a.value.span, &param.name.name, param.span);
+            }
             if let Ok(pt) = resolve_type(&param.ty)
                 && !assignable(&t.ty, &pt.ty)
             {

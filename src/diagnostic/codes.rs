@@ -50,6 +50,7 @@ codes! {
     MISPLACED_CALL = "rbk::misplaced_call": "A method is called outside a step or a `for` over its pages.";
     MISPLACED_RESPONSE_VALUE = "rbk::misplaced_response_value": "`$`, `status`, `header()`, `body` or `json` is used outside a method's outputs.";
     INVALID_PATTERN = "rbk::invalid_pattern": "An else-arm pattern is not a valid HTTP status or range.";
+    HARDCODED_SECRET = "rbk::hardcoded_secret": "A credential is written into the file instead of read with secret().";
     SECRET_LEAK = "rbk::secret_leak": "A secret flows into a log, a failure message or a runbook result.";
     INSECURE_TLS = "rbk::insecure_tls": "Certificate verification is turned off.";
     MISSING_FILE = "rbk::missing_file": "A file named by file() or bytes() does not exist.";
