@@ -307,11 +307,15 @@ impl<'p> Cx<'p> {
 
     fn if_stmt(&mut self, i: &If, state: State, flow: &Flow) -> State {
         self.condition(&i.cond, &state, flow);
-        let then = self.block(&i.then, state.clone(), flow, false);
+        // `if x.ok { ... }`: inside, step x succeeded; `if not x.ok` narrows the else.
+        let mut then_state = state.clone();
+        let mut else_state = state.clone();
+        narrow(&i.cond, &mut then_state, &mut else_state);
+        let then = self.block(&i.then, then_state, flow, false);
         let otherwise = match &i.otherwise {
-            Some(Else::Block(b)) => self.block(b, state.clone(), flow, false),
-            Some(Else::If(s)) => self.stmt(s, state.clone(), flow),
-            None => state,
+            Some(Else::Block(b)) => self.block(b, else_state, flow, false),
+            Some(Else::If(s)) => self.stmt(s, else_state, flow),
+            None => else_state,
         };
         merge(then, otherwise)
     }
@@ -932,6 +936,46 @@ impl<'p> Cx<'p> {
                 );
             }
         }
+    }
+}
+
+/// What a condition proves: `x.ok` (alone, or in a conjunction) means step
+/// `x` succeeded where it holds; `not x.ok` means so where it fails.
+fn narrow(cond: &Expr, when_true: &mut State, when_false: &mut State) {
+    match &cond.kind {
+        ExprKind::Paren(inner) => narrow(inner, when_true, when_false),
+        ExprKind::Field(base, field) if field.name == "ok" => {
+            if let ExprKind::Name(id) = &base.kind {
+                mark_succeeded(when_true, &id.name);
+            }
+        }
+        ExprKind::Binary(BinaryOp::Eq, a, b) if matches!(b.kind, ExprKind::Bool(true)) => {
+            narrow(a, when_true, when_false)
+        }
+        ExprKind::Binary(BinaryOp::And, a, b) => {
+            let mut ignore = when_false.clone();
+            narrow(a, when_true, &mut ignore);
+            narrow(b, when_true, &mut ignore);
+        }
+        ExprKind::Binary(BinaryOp::Or, a, b) => {
+            let mut ignore = when_true.clone();
+            narrow(a, &mut ignore, when_false);
+            narrow(b, &mut ignore, when_false);
+        }
+        ExprKind::Unary(UnaryOp::Not, inner) => narrow(inner, when_false, when_true),
+        _ => {}
+    }
+}
+
+fn mark_succeeded(state: &mut State, step: &str) {
+    if let Some(b) = state.vars.get_mut(step)
+        && let Ty::Step(s) = &b.ty.ty
+        && !s.succeeded
+    {
+        let mut s2 = (**s).clone();
+        s2.succeeded = true;
+        s2.unset_by = None;
+        b.ty = T::new(Ty::Step(Rc::new(s2)));
     }
 }
 
