@@ -178,3 +178,42 @@ fn tempdir() -> std::path::PathBuf {
     assert!(Path::new(&dir).exists());
     dir
 }
+
+/// The mermaid output renders with the real mermaid CLI (CI installs it and
+/// sets RBK_MMDC; a developer machine without it skips).
+#[test]
+fn graph_mermaid_renders_with_mermaid_cli() {
+    let Some(mmdc) = std::env::var_os("RBK_MMDC") else {
+        assert!(std::env::var_os("CI").is_none(), "CI must set RBK_MMDC");
+        return;
+    };
+    let dir = tempdir();
+    for (file, runbook) in [
+        ("examples/export_poll.rbk", "nightly_sla_export"),
+        ("examples/github.rbk", "audit_branch_protection"),
+    ] {
+        let o = rbk(&["graph", file, runbook]);
+        if o.status.code() != Some(0) {
+            continue;
+        }
+        let input = dir.join(format!("{runbook}.mmd"));
+        let output = dir.join(format!("{runbook}.svg"));
+        std::fs::write(&input, &o.stdout).unwrap();
+        let mut cmd = Command::new(&mmdc);
+        cmd.arg("-i").arg(&input).arg("-o").arg(&output);
+        if let Some(cfg) = std::env::var_os("RBK_MMDC_CONFIG") {
+            cmd.arg("-p").arg(cfg);
+        }
+        let out = cmd.output().expect("mmdc runs");
+        assert!(
+            out.status.success(),
+            "{file} {runbook}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let svg = std::fs::read_to_string(&output).unwrap();
+        assert!(
+            svg.contains("<svg") && !svg.contains("Syntax error"),
+            "{svg:.300}"
+        );
+    }
+}
