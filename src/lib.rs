@@ -7,4 +7,5 @@ pub mod check;
 pub mod cli;
 pub mod diagnostic;
 pub mod load;
+pub mod runtime;
 pub mod syntax;

@@ -11,7 +11,7 @@ use rbk::cli;
 #[command(
     name = "rbk",
     version,
-    about = "Check, format and draw .rbk integration runbooks",
+    about = "Check, run, format and draw .rbk integration runbooks",
     long_about = None
 )]
 struct Args {
@@ -40,6 +40,24 @@ enum Command {
         /// Files or directories (searched for *.rbk); default: the current directory.
         paths: Vec<PathBuf>,
     },
+    /// Run a runbook: real HTTP requests; its result as JSON on stdout.
+    Run {
+        /// The .rbk file.
+        file: PathBuf,
+        /// The runbook (default: the file's only runbook, or `main`).
+        runbook: Option<String>,
+        #[command(flatten)]
+        opts: RunArgs,
+    },
+    /// Call one method, as the REPL would; its outputs as JSON on stdout.
+    Call {
+        /// The .rbk file.
+        file: PathBuf,
+        /// INTEGRATION.METHOD
+        target: String,
+        #[command(flatten)]
+        opts: RunArgs,
+    },
     /// Draw a runbook as a flow chart.
     Graph {
         /// The .rbk file.
@@ -49,6 +67,53 @@ enum Command {
         #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
         format: GraphFormat,
     },
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// A parameter: `--arg name=value` (typed by the parameter).
+    #[arg(long = "arg", value_name = "NAME=VALUE")]
+    args: Vec<String>,
+    /// The instance to run against (default: the first declared).
+    #[arg(long)]
+    instance: Option<String>,
+    /// Read environment variables and secrets from this file as well.
+    #[arg(long, value_name = "PATH")]
+    env_file: Option<PathBuf>,
+    /// Resolve and print every request without sending anything.
+    #[arg(long)]
+    dry_run: bool,
+    /// Write every exchange to a cassette file (secrets masked).
+    #[arg(long, value_name = "CASSETTE", conflicts_with = "replay")]
+    record: Option<PathBuf>,
+    /// Answer requests from a cassette instead of the network.
+    #[arg(long, value_name = "CASSETTE")]
+    replay: Option<PathBuf>,
+    /// `junit=PATH` or `json=PATH`; may be repeated.
+    #[arg(long = "report", value_name = "KIND=PATH")]
+    reports: Vec<String>,
+    /// Show requests (-v) and headers and bodies (-vv), secrets masked.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Stop after this many statements (a guard against endless loops).
+    #[arg(long, value_name = "N")]
+    max_steps: Option<u64>,
+}
+
+impl RunArgs {
+    fn into_options(self) -> cli::run::RunOptions {
+        cli::run::RunOptions {
+            args: self.args,
+            instance: self.instance,
+            env_file: self.env_file,
+            dry_run: self.dry_run,
+            record: self.record,
+            replay: self.replay,
+            reports: self.reports,
+            verbose: self.verbose,
+            max_steps: self.max_steps,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -65,6 +130,24 @@ enum GraphFormat {
 }
 
 fn main() -> ExitCode {
+    // Deeply nested programs recurse deeply; give the work a large stack
+    // (reserved, not committed) instead of the main thread's 8 MiB.
+    let worker = std::thread::Builder::new()
+        .name("rbk".into())
+        .stack_size(256 << 20)
+        .spawn(real_main);
+    match worker.map(|w| w.join()) {
+        Ok(Ok(code)) => code,
+        _ => {
+            eprintln!(
+                "error: rbk stopped unexpectedly; please report this with the input that caused it"
+            );
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn real_main() -> ExitCode {
     let args = match Args::try_parse() {
         Ok(a) => a,
         Err(e) => {
@@ -88,6 +171,14 @@ fn main() -> ExitCode {
             deny_warnings,
         ),
         Command::Fmt { check, paths } => cli::fmt::run(&paths, check),
+        Command::Run {
+            file,
+            runbook,
+            opts,
+        } => cli::run::run(&file, runbook.as_deref(), &opts.into_options()),
+        Command::Call { file, target, opts } => {
+            cli::run::call(&file, &target, &opts.into_options())
+        }
         Command::Graph {
             file,
             runbook,

@@ -34,6 +34,7 @@ pub(crate) type Vars = HashMap<String, Binding>;
 pub(crate) struct Declared {
     pub span: Span,
     pub is_step: bool,
+    pub loop_var: bool,
 }
 
 pub(crate) struct Scope<'a> {
@@ -87,13 +88,13 @@ impl Cx<'_> {
             ExprKind::JsonPath(path) => {
                 if scope.ctx != Ctx::Output {
                     self.misplaced(e.span, "`$` (a JSONPath query on the response)");
-                } else if let Err(err) = jsonpath_rust::parser::parse_json_path(path) {
+                } else if jsonpath_rust::parser::parse_json_path(path).is_err() {
                     self.report(
                         Diagnostic::error(
                             codes::INVALID_JSONPATH,
                             format!("`{path}` is not a valid JSONPath query"),
                         )
-                        .at(e.span, clean_jsonpath_error(&err.to_string()))
+                        .at(e.span, jsonpath_hint(path))
                         .help("JSONPath follows RFC 9535, e.g. `$.items[0].name`, `$.items[*].id`, `$..id`, `$[\"odd key\"]`"),
                     );
                 }
@@ -257,23 +258,41 @@ impl Cx<'_> {
             } else {
                 (codes::UNBOUND_VARIABLE, "variable")
             };
-            self.report(
-                Diagnostic::error(
-                    code,
-                    format!("{what} `{}` may not be bound here", id.name),
+            let later = decl.span.file == id.span.file && decl.span.start > id.span.start;
+            let (label, help) = if later {
+                (
+                    "bound only later, here",
+                    format!(
+                        "`{}` does not exist yet at this point; move the read below it",
+                        id.name
+                    ),
                 )
-                .at(id.span, "read here")
-                .also(decl.span, "bound here, on a path that does not always reach the read")
-                .help(if decl.is_step {
-                    "a step is bound after the statement that runs it, inside the block that holds it; move the read into that block, or make every path run the step"
-                } else {
-                    "bind the variable before this point on every path, e.g. with a `let` before the `if`"
-                }),
+            } else if decl.loop_var {
+                (
+                    "the loop variable, which exists only inside its loop",
+                    "read it inside the loop's body".to_string(),
+                )
+            } else if decl.is_step {
+                (
+                    "bound here, on a path that does not always reach the read",
+                    "a step is bound after the statement that runs it, on the paths through it; a step in an `if`, an arm or another `parallel` branch may not have run here".to_string(),
+                )
+            } else {
+                (
+                    "bound here, on a path that does not always reach the read",
+                    "bind the variable on every path that reaches this point, e.g. with a `let` before the `if`".to_string(),
+                )
+            };
+            self.report(
+                Diagnostic::error(code, format!("{what} `{}` may not be bound here", id.name))
+                    .at(id.span, "read here")
+                    .also(decl.span, label)
+                    .help(help),
             );
             return T::any();
         }
         let mut candidates: Vec<&str> = scope.vars.keys().map(String::as_str).collect();
-        candidates.push("instances");
+        candidates.push("instance");
         if scope.ctx == Ctx::Output {
             candidates.extend(["status", "body", "json"]);
         }
@@ -615,11 +634,18 @@ fn conversion_help(expected: &str, found: &Ty) -> String {
     }
 }
 
-fn clean_jsonpath_error(msg: &str) -> String {
-    let first = msg.lines().next().unwrap_or(msg);
-    if first.len() > 120 {
-        "the query does not parse".to_string()
-    } else {
-        first.to_string()
+fn jsonpath_hint(path: &str) -> String {
+    let bytes: Vec<char> = path.chars().collect();
+    for (i, c) in bytes.iter().enumerate() {
+        if *c == '['
+            && let Some(next) = bytes.get(i + 1)
+            && (next.is_alphabetic() || *next == '_')
+        {
+            return "names in brackets are quoted: `$.users['id']` or `$.users[\"id\"]`".into();
+        }
     }
+    if path.ends_with('.') {
+        return "the query ends with `.`; name a member after it".into();
+    }
+    "not a valid RFC 9535 query".into()
 }

@@ -59,7 +59,15 @@ impl<'p> Cx<'p> {
             StmtKind::Let(l) => {
                 if let Some(d) = out.get(&l.name.name) {
                     if d.is_step {
-                        self.report(duplicate("step", &l.name, d.span));
+                        self.report(
+                            Diagnostic::error(
+                                codes::DUPLICATE_DEFINITION,
+                                format!("`{}` is already the name of a step", l.name.name),
+                            )
+                            .at(l.name.span, "`let` of a step's name")
+                            .also(d.span, "the step")
+                            .help("give the variable another name; a step's name always means its result"),
+                        );
                     }
                 } else {
                     out.insert(
@@ -67,13 +75,26 @@ impl<'p> Cx<'p> {
                         Declared {
                             span: l.name.span,
                             is_step: false,
+                            loop_var: false,
                         },
                     );
                 }
             }
             StmtKind::Step(st) => {
                 if let Some(d) = out.get(&st.name.name) {
-                    self.report(duplicate("step", &st.name, d.span));
+                    if d.is_step {
+                        self.report(duplicate("step", &st.name, d.span));
+                    } else {
+                        self.report(
+                            Diagnostic::error(
+                                codes::DUPLICATE_DEFINITION,
+                                format!("step `{}` has the name of a variable", st.name.name),
+                            )
+                            .at(st.name.span, "step named here")
+                            .also(d.span, "variable bound here")
+                            .help("give the step another name"),
+                        );
+                    }
                 } else if let Some(p) = params.get(&st.name.name) {
                     self.report(
                         Diagnostic::error(
@@ -90,6 +111,7 @@ impl<'p> Cx<'p> {
                         Declared {
                             span: st.name.span,
                             is_step: true,
+                            loop_var: false,
                         },
                     );
                 }
@@ -111,6 +133,7 @@ impl<'p> Cx<'p> {
                 out.entry(f.var.name.clone()).or_insert(Declared {
                     span: f.var.span,
                     is_step: false,
+                    loop_var: true,
                 });
                 self.collect_decls(&f.body, params, out);
             }
@@ -703,7 +726,7 @@ impl<'p> Cx<'p> {
                 ),
             )
             .at(call_span, format!("missing {}", names.join(", ")))
-            .help(format!("pass {}", example.join(", ")));
+            .help(format!("pass `{}`", example.join(", ")));
             for p in &missing {
                 d = d.also(p.span, "declared here");
             }

@@ -103,7 +103,7 @@ impl Cx<'_> {
                 format!("there is no type `{}`", id.name),
             )
             .at(id.span, "unknown type")
-            .help(format!("{help}; lists are `[T]` and optional values `T?`")),
+            .help(format!("{help} (lists are `[T]` and optional values `T?`)")),
         );
     }
 

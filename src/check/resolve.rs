@@ -37,7 +37,7 @@ pub(super) fn collect(modules: &[Module], root: FileId, diags: &mut Vec<Diagnost
                 Item::Import(_) => {}
                 Item::Instance(inst) => {
                     if let Some(first) = instance_names.get(&inst.name.name) {
-                        diags.push(duplicate("instances", &inst.name, *first));
+                        diags.push(duplicate("instance", &inst.name, *first));
                     } else {
                         instance_names.insert(inst.name.name.clone(), inst.name.span);
                         defs.instances.push(r);
@@ -94,7 +94,7 @@ pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         if c == name {
             continue;
         }
-        let d = strsim::levenshtein(name, c);
+        let d = strsim::damerau_levenshtein(name, c);
         let limit = (name.chars().count().max(c.chars().count()) / 3).max(1);
         let lower_equal = name.eq_ignore_ascii_case(c);
         if d > limit && !lower_equal {

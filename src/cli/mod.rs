@@ -3,6 +3,7 @@
 pub mod check;
 pub mod fmt;
 pub mod graph;
+pub mod run;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};

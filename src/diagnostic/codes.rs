@@ -55,3 +55,6 @@ codes! {
     INSECURE_TLS = "rbk::insecure_tls": "Certificate verification is turned off.";
     MISSING_FILE = "rbk::missing_file": "A file named by file() or bytes() does not exist.";
 }
+
+/// A runbook or call failed at run time (not a `check` diagnostic).
+pub const RUN_FAILED: &str = "rbk::run_failed";

@@ -58,24 +58,61 @@ pub(crate) fn syntax_error(file: FileId, src: &str, err: &Error<Rule>) -> Diagno
         format!("expected {}, found {found}", join_or(&list))
     };
     let mut list = list;
+    let at_line_start = src[line_start..pos].trim().is_empty();
+    let word = found.trim_matches('`').to_string();
+    let top_keyword = matches!(
+        word.as_str(),
+        "import" | "instance" | "integration" | "method" | "runbook"
+    );
+    let open_brace = unclosed_brace(src, pos);
+    let mut extra_help: Option<String> = None;
+    let mut secondary: Option<(usize, String)> = None;
+    let method_line = src[line_start..].starts_with("method ");
     if in_string {
         message = "this string is not closed".to_string();
         list = vec!["a closing `\"`".to_string()];
+    } else if let Some(open) = open_brace.filter(|&open| {
+        pos >= src.trim_end().len()
+            || (top_keyword && at_line_start)
+            || (open < line_start && starts_item(&src[line_start..]))
+    }) {
+        let (line, _) = line_col(src, open);
+        message = format!("expected `}}` to close the block opened on line {line}, found {found}");
+        list = vec!["`}`".to_string()];
+        secondary = Some((open, "this `{` is never closed".to_string()));
+        extra_help = Some(
+            "every `{` needs a matching `}`; check the block above for a missing one".to_string(),
+        );
+        context = None;
     } else if let Some(integ) = before
         .strip_prefix("method ")
         .and_then(|r| r.trim_end().strip_suffix('.'))
-        .filter(|r| r.chars().all(|c| c.is_alphanumeric() || c == '_'))
+        .filter(|r| method_line && r.chars().all(|c| c.is_alphanumeric() || c == '_'))
     {
         message = format!("expected a method name after `{integ}.`, found {found}");
         list = vec!["a method name".to_string()];
     } else if let Some(integ) = before
         .strip_prefix("method ")
         .map(str::trim_end)
-        .filter(|r| !r.is_empty() && r.chars().all(|c| c.is_alphanumeric() || c == '_'))
+        .filter(|r| {
+            method_line
+                && found != "`.`"
+                && !r.is_empty()
+                && r.chars().all(|c| c.is_alphanumeric() || c == '_')
+        })
     {
         message = format!("expected `.` and a method name after `method {integ}`, found {found}");
         list = vec!["`.NAME`".to_string()];
         context = Some(Rule::method);
+    } else if found == "`\"`"
+        && !before.trim_end().is_empty()
+        && before.trim_end().chars().all(|c| c.is_ascii_uppercase())
+    {
+        message = format!("`{}` is not an HTTP verb", before.trim_end());
+        list = vec!["GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS".to_string()];
+        extra_help = Some("a request line is `VERB \"/path\"` with VERB one of GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS".to_string());
+    } else if let Some(kw) = keyword_typo(&word) {
+        extra_help = Some(format!("did you mean `{kw}`?"));
     }
     let len = token_len(src, pos);
     let mut d = Diagnostic::error(codes::SYNTAX, message).at(
@@ -86,6 +123,12 @@ pub(crate) fn syntax_error(file: FileId, src: &str, err: &Error<Rule>) -> Diagno
             format!("expected {}", join_or(&list))
         },
     );
+    if let Some((at, label)) = secondary {
+        d = d.also(Span::new(file, at, at + 1), label);
+    }
+    if let Some(h) = extra_help {
+        return d.help(h);
+    }
     let help = context
         .and_then(help_for)
         .or_else(|| unclosed_string_help(src, pos));
@@ -93,6 +136,107 @@ pub(crate) fn syntax_error(file: FileId, src: &str, err: &Error<Rule>) -> Diagno
         d = d.help(h);
     }
     d
+}
+
+/// Whether a line starts a top-level item.
+fn starts_item(line: &str) -> bool {
+    [
+        "import ",
+        "instance ",
+        "integration ",
+        "method ",
+        "runbook ",
+    ]
+    .iter()
+    .any(|k| line.starts_with(k))
+}
+
+/// The last `{` still open at `pos` (strings and comments skipped).
+fn unclosed_brace(src: &str, pos: usize) -> Option<usize> {
+    let mut stack = Vec::new();
+    let bytes = src.as_bytes();
+    let mut i = 0;
+    let end = pos.min(bytes.len());
+    while i < end {
+        match bytes[i] {
+            b'"' => {
+                i += 1;
+                while i < end && bytes[i] != b'"' && bytes[i] != b'\n' {
+                    if bytes[i] == b'\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+            }
+            b'#' => {
+                while i < end && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'{' => stack.push(i),
+            b'}' => {
+                stack.pop();
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    stack.pop()
+}
+
+fn line_col(src: &str, pos: usize) -> (usize, usize) {
+    let before = &src[..pos.min(src.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
+    (line, col)
+}
+
+/// A misspelt keyword: `runbok`, `stpe`, `els`.
+fn keyword_typo(word: &str) -> Option<&'static str> {
+    const KEYWORDS: &[&str] = &[
+        "import",
+        "instance",
+        "integration",
+        "method",
+        "runbook",
+        "let",
+        "step",
+        "if",
+        "else",
+        "for",
+        "parallel",
+        "wait",
+        "log",
+        "fail",
+        "return",
+        "run",
+        "until",
+        "every",
+        "trigger",
+        "query",
+        "headers",
+        "body",
+        "expect",
+        "output",
+        "paginate",
+        "auth",
+    ];
+    if word.len() < 3
+        || KEYWORDS.contains(&word)
+        || !word.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+    {
+        return None;
+    }
+    KEYWORDS
+        .iter()
+        .copied()
+        .filter(|k| strsim::damerau_levenshtein(word, k) <= if k.len() > 4 { 2 } else { 1 })
+        .min_by_key(|k| strsim::damerau_levenshtein(word, k))
 }
 
 fn join_or(items: &[String]) -> String {
@@ -240,7 +384,16 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::kw_in => "`in`",
         Rule::kw_every => "`every`",
         Rule::kw_max => "`max`",
-        Rule::kw_parallel => "`parallel`",
+        Rule::kw_parallel
+        | Rule::kw_let
+        | Rule::kw_step
+        | Rule::kw_if
+        | Rule::kw_for
+        | Rule::kw_wait
+        | Rule::kw_log
+        | Rule::kw_fail
+        | Rule::kw_return
+        | Rule::kw_trigger => "a statement",
         Rule::kw_run => "`run`",
         _ => return None,
     })

@@ -25,6 +25,22 @@ const MAX_SYNTAX_ERRORS: usize = 20;
 /// hide errors in the others.
 pub fn parse(file: FileId, text: &str) -> (Module, Vec<Diagnostic>) {
     enable_error_detail();
+    if let Some(at) = too_deep(text) {
+        let d = Diagnostic::error(
+            codes::SYNTAX,
+            format!("brackets are nested more than {MAX_NESTING} deep"),
+        )
+        .at(Span::new(file, at, at + 1), "nested too deep")
+        .help("split the expression or block into smaller parts with `let`");
+        return (
+            Module {
+                file,
+                items: Vec::new(),
+                comments: Vec::new(),
+            },
+            vec![d],
+        );
+    }
     let mut diags = Vec::new();
     let mut working: Option<String> = None;
     for _ in 0..MAX_SYNTAX_ERRORS {
@@ -65,9 +81,66 @@ pub fn parse(file: FileId, text: &str) -> (Module, Vec<Diagnostic>) {
     )
 }
 
+/// How deep `(`, `[` and `{` may nest; deeper input is refused before
+/// parsing, so that no input can exhaust the stack.
+pub const MAX_NESTING: usize = 200;
+
+/// The offset where nesting first exceeds [`MAX_NESTING`], if it does.
+fn too_deep(src: &str) -> Option<usize> {
+    let bytes = src.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                // Skip a string's text; its interpolations still count.
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                    match bytes[i] {
+                        b'\\' => i += 1,
+                        b'{' => {
+                            depth += 1;
+                            if depth > MAX_NESTING {
+                                return Some(i);
+                            }
+                        }
+                        b'}' => depth = depth.saturating_sub(1),
+                        _ => {}
+                    }
+                    i += 1;
+                }
+            }
+            b'#' => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Some(i);
+                }
+            }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
 /// Parses a single expression (used by tests and the REPL).
 pub fn parse_expr(file: FileId, text: &str) -> Result<Expr, Box<Diagnostic>> {
     enable_error_detail();
+    if let Some(at) = too_deep(text) {
+        return Err(Box::new(
+            Diagnostic::error(
+                codes::SYNTAX,
+                format!("brackets are nested more than {MAX_NESTING} deep"),
+            )
+            .at(Span::new(file, at, at + 1), "nested too deep"),
+        ));
+    }
     let mut pairs = RbkParser::parse(Rule::expr_only, text)
         .map_err(|e| Box::new(errors::syntax_error(file, text, &e)))?;
     let b = Builder::new(file, text);
@@ -965,7 +1038,8 @@ impl<'s> Builder<'s> {
                     _ => {
                         self.error(
                             Diagnostic::error(codes::INVALID_LITERAL, "this number is too large")
-                                .at(span, "not a finite 64-bit float"),
+                                .at(span, "not a finite 64-bit float")
+                                .help("floats go up to about 1.8e308"),
                         );
                         0.0
                     }

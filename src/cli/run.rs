@@ -1,0 +1,549 @@
+//! `rbk run`: run a runbook; progress on stderr, its result as JSON on stdout.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use crate::check::types::{Ty, resolve_type};
+use crate::check::{Checked, Program};
+use crate::diagnostic::{self, Diagnostic, codes};
+use crate::runtime::report::StepRecord;
+use crate::runtime::value::{StepResult, Value};
+use crate::runtime::{
+    Context, Exchange, Observer, RunError, Runtime, cassette, environment, report,
+};
+use crate::syntax::ast::{Param, TypeExpr};
+
+/// Options shared by `run` and `call`.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub args: Vec<String>,
+    pub instance: Option<String>,
+    pub env_file: Option<PathBuf>,
+    pub dry_run: bool,
+    pub record: Option<PathBuf>,
+    pub replay: Option<PathBuf>,
+    /// `junit=PATH` or `json=PATH`.
+    pub reports: Vec<String>,
+    pub verbose: u8,
+    pub max_steps: Option<u64>,
+}
+
+pub fn run(file: &Path, runbook: Option<&str>, opts: &RunOptions) -> u8 {
+    let Some(checked) = load_checked(file) else {
+        return EXIT_FAILED;
+    };
+    let program = &checked.program;
+    let name = match pick_runbook(program, runbook) {
+        Ok(n) => n,
+        Err(msg) => return usage(&msg),
+    };
+    let Some(rb) = program.runbook(&name) else {
+        return usage(&format!("there is no runbook `{name}`"));
+    };
+    let args = match parse_args(&opts.args, &rb.params, &format!("runbook `{name}`")) {
+        Ok(a) => a,
+        Err(msg) => return usage(&msg),
+    };
+    let reports = match parse_reports(&opts.reports) {
+        Ok(r) => r,
+        Err(msg) => return usage(&msg),
+    };
+    let label = name.clone();
+    execute(checked, opts, &label, reports, move |rt| {
+        Box::pin(async move { rt.run(&name, args).await })
+    })
+}
+
+/// Loads and checks; prints errors and returns None when there are any.
+pub(crate) fn load_checked(file: &Path) -> Option<Checked> {
+    let loaded = crate::load::load_file(file);
+    let checked = crate::check::check(loaded);
+    if checked.has_errors() {
+        let errors: Vec<Diagnostic> = checked
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .cloned()
+            .collect();
+        eprint!(
+            "{}",
+            diagnostic::render_human(&errors, &checked.program.sources, super::color_stderr())
+        );
+        eprintln!(
+            "error: {} has errors; `rbk check` explains them",
+            file.display()
+        );
+        return None;
+    }
+    Some(checked)
+}
+
+pub(crate) fn usage(msg: &str) -> u8 {
+    eprintln!("error: {msg}");
+    EXIT_USAGE
+}
+
+fn pick_runbook(program: &Program, asked: Option<&str>) -> Result<String, String> {
+    let names: Vec<&str> = program
+        .all_runbooks()
+        .filter(|r| r.name.span.file == program.root)
+        .map(|r| r.name.name.as_str())
+        .collect();
+    match asked {
+        Some(n) if program.runbooks.contains_key(n) => Ok(n.to_string()),
+        Some(n) => Err(
+            match crate::check::suggest(n, program.runbooks.keys().map(String::as_str)) {
+                Some(s) => format!("there is no runbook `{n}`; did you mean `{s}`?"),
+                None => format!(
+                    "there is no runbook `{n}`; the runbooks are: {}",
+                    names.join(", ")
+                ),
+            },
+        ),
+        None if names.len() == 1 => Ok(names[0].to_string()),
+        None if names.contains(&"main") => Ok("main".to_string()),
+        None if names.is_empty() => Err("this file has no runbook to run".to_string()),
+        None => Err(format!(
+            "this file has several runbooks; name one: {}",
+            names.join(", ")
+        )),
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Reports {
+    junit: Option<PathBuf>,
+    json: Option<PathBuf>,
+}
+
+fn parse_reports(specs: &[String]) -> Result<Reports, String> {
+    let mut r = Reports {
+        junit: None,
+        json: None,
+    };
+    for s in specs {
+        match s.split_once('=') {
+            Some(("junit", p)) if !p.is_empty() => r.junit = Some(PathBuf::from(p)),
+            Some(("json", p)) if !p.is_empty() => r.json = Some(PathBuf::from(p)),
+            _ => {
+                return Err(format!(
+                    "`--report {s}`: write `--report junit=PATH` or `--report json=PATH`"
+                ));
+            }
+        }
+    }
+    Ok(r)
+}
+
+/// `--arg k=v` typed by the parameters.
+pub(crate) fn parse_args(
+    raw: &[String],
+    params: &[Param],
+    what: &str,
+) -> Result<Vec<(Option<String>, Value)>, String> {
+    let mut out: Vec<(Option<String>, Value)> = Vec::new();
+    for a in raw {
+        let Some((k, v)) = a.split_once('=') else {
+            return Err(format!("`--arg {a}`: write `--arg name=value`"));
+        };
+        let Some(p) = params.iter().find(|p| p.name.name == k) else {
+            let names: Vec<&str> = params.iter().map(|p| p.name.name.as_str()).collect();
+            return Err(match crate::check::suggest(k, names.iter().copied()) {
+                Some(s) => format!("{what} has no parameter `{k}`; did you mean `{s}`?"),
+                None if names.is_empty() => format!("{what} takes no parameters"),
+                None => format!(
+                    "{what} has no parameter `{k}`; its parameters are: {}",
+                    names.join(", ")
+                ),
+            });
+        };
+        if out.iter().any(|(n, _)| n.as_deref() == Some(k)) {
+            return Err(format!("`--arg {k}` is given twice"));
+        }
+        let ty = resolve_type(&p.ty).map_err(|id| format!("unknown type `{}`", id.name))?;
+        let value = parse_value(v, &ty.ty)
+            .map_err(|e| format!("`--arg {k}=...`: {e} (`{k}` is {})", type_text(&p.ty)))?;
+        out.push((Some(k.to_string()), value.taint(ty.secret)));
+    }
+    let missing: Vec<String> = params
+        .iter()
+        .filter(|p| p.default.is_none() && !matches!(p.ty, TypeExpr::Optional(..)))
+        .filter(|p| {
+            !out.iter()
+                .any(|(n, _)| n.as_deref() == Some(p.name.name.as_str()))
+        })
+        .map(|p| format!("--arg {}=<{}>", p.name.name, type_text(&p.ty)))
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!("{what} needs {}", missing.join(" ")));
+    }
+    Ok(out)
+}
+
+fn type_text(t: &TypeExpr) -> String {
+    match t {
+        TypeExpr::Named(id) => id.name.clone(),
+        TypeExpr::List(inner, _) => format!("[{}]", type_text(inner)),
+        TypeExpr::Optional(inner, _) => format!("{}?", type_text(inner)),
+    }
+}
+
+fn parse_value(text: &str, ty: &Ty) -> Result<Value, String> {
+    Ok(match ty {
+        Ty::Optional(inner) => {
+            if text == "null" {
+                Value::Null
+            } else {
+                parse_value(text, inner)?
+            }
+        }
+        Ty::Str => Value::str(text),
+        Ty::Int => Value::Int(
+            text.trim()
+                .parse()
+                .map_err(|_| format!("`{text}` is not an int"))?,
+        ),
+        Ty::Float => Value::Float(
+            text.trim()
+                .parse()
+                .map_err(|_| format!("`{text}` is not a number"))?,
+        ),
+        Ty::Bool => match text.trim() {
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            _ => return Err(format!("`{text}` is not `true` or `false`")),
+        },
+        Ty::Datetime => Value::Datetime(
+            chrono::DateTime::parse_from_rfc3339(text.trim())
+                .map_err(|_| format!("`{text}` is not an RFC 3339 datetime"))?,
+        ),
+        Ty::Duration => {
+            let e = crate::syntax::parse_expr(crate::syntax::span::FileId(0), text.trim())
+                .map_err(|_| format!("`{text}` is not a duration such as 30s"))?;
+            match e.kind {
+                crate::syntax::ast::ExprKind::Duration { millis, .. } => {
+                    Value::Duration(Duration::from_millis(millis))
+                }
+                _ => return Err(format!("`{text}` is not a duration such as 30s")),
+            }
+        }
+        Ty::List(_) | Ty::Json => match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(j) => {
+                let v = Value::from_json(&j);
+                if matches!(ty, Ty::List(_)) && !matches!(v, Value::List(_)) {
+                    return Err(format!("`{text}` is not a JSON list"));
+                }
+                v
+            }
+            Err(_) if matches!(ty, Ty::Json) => Value::str(text),
+            Err(e) => return Err(format!("`{text}` is not a JSON list: {e}")),
+        },
+        _ => Value::str(text),
+    })
+}
+
+type Job = Box<
+    dyn for<'a> FnOnce(
+        &'a Runtime,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Value, RunError>> + 'a>,
+    >,
+>;
+
+/// Builds the runtime, runs `job`, prints the result, writes reports and
+/// the cassette; returns the exit code.
+pub(crate) fn execute<F>(
+    checked: Checked,
+    opts: &RunOptions,
+    name: &str,
+    reports: Reports,
+    job: F,
+) -> u8
+where
+    F: for<'a> FnOnce(
+            &'a Runtime,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<Value, RunError>> + 'a>,
+        > + 'static,
+{
+    let job: Job = Box::new(job);
+    if opts.record.is_some() && opts.replay.is_some() {
+        return usage("--record and --replay cannot be used together");
+    }
+    let env = match environment(opts.env_file.as_deref()) {
+        Ok(e) => e,
+        Err(m) => return usage(&m),
+    };
+    let program = Arc::new(checked.program);
+    let cx = match Context::new(program.clone(), opts.instance.as_deref(), env, opts.dry_run) {
+        Ok(c) => c,
+        Err(e) => return report_error(&program, &e, e.usage),
+    };
+    let observer = Arc::new(Progress::new(opts.verbose));
+    let mut rt = Runtime::new(cx, observer.clone());
+    if let Some(n) = opts.max_steps {
+        rt = rt.with_max_steps(n);
+    }
+    if let Some(path) = &opts.replay {
+        match cassette::Replay::load(path) {
+            Ok(r) => rt = rt.with_replay(r),
+            Err(m) => return usage(&m),
+        }
+    }
+    let tokio = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(t) => t,
+        Err(e) => return usage(&format!("cannot start the async runtime: {e}")),
+    };
+    let started = Instant::now();
+    let result = tokio.block_on(async {
+        tokio::select! {
+            r = job(&rt) => r,
+            _ = tokio::signal::ctrl_c() => Err(RunError::usage("interrupted")),
+        }
+    });
+    let total = started.elapsed();
+    let exchanges = rt.exchanges();
+    let steps = observer.steps();
+    let mut code = EXIT_OK;
+    let masked_result = result.as_ref().map(|v| v.to_json(false));
+    let failure_text = result.as_ref().err().map(|e| rt.mask(&e.message));
+    if let Some(path) = &opts.record
+        && let Err(e) = cassette::write(path, &exchanges)
+    {
+        eprintln!("error: cannot write the cassette {}: {e}", path.display());
+        code = EXIT_USAGE;
+    }
+    if let Some(path) = &reports.junit {
+        let xml = report::junit(name, &steps, failure_text.as_deref(), total);
+        if let Err(e) = std::fs::write(path, rt.mask(&xml)) {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            code = EXIT_USAGE;
+        }
+    }
+    if let Some(path) = &reports.json {
+        let j = report::json(
+            name,
+            &steps,
+            &exchanges,
+            match (&masked_result, &failure_text) {
+                (Ok(v), _) => Ok(v),
+                (Err(_), Some(f)) => Err(f.as_str()),
+                (Err(_), None) => Err("failed"),
+            },
+            total,
+        );
+        let text = serde_json::to_string_pretty(&j).unwrap_or_default();
+        if let Err(e) = std::fs::write(path, rt.mask(&text) + "\n") {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            code = EXIT_USAGE;
+        }
+    }
+    match result {
+        Ok(v) => {
+            let text = serde_json::to_string_pretty(&v.to_json(false)).unwrap_or_default();
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{}", rt.mask(&text));
+            code
+        }
+        Err(mut e) => {
+            e.message = rt.mask(&e.message);
+            let c = report_error(&program, &e, e.usage);
+            if code == EXIT_OK { c } else { code }
+        }
+    }
+}
+
+fn report_error(program: &Program, e: &RunError, usage_error: bool) -> u8 {
+    if usage_error && e.span.is_none() {
+        eprintln!("error: {}", e.message);
+        return EXIT_USAGE;
+    }
+    let mut d = Diagnostic::error(codes::RUN_FAILED, e.message.clone());
+    if let Some(span) = e.span {
+        d = d.at(
+            span,
+            match &e.step {
+                Some(s) => format!("step `{s}` failed here"),
+                None => "failed here".to_string(),
+            },
+        );
+    }
+    eprint!(
+        "{}",
+        diagnostic::render_human(&[d], &program.sources, super::color_stderr())
+    );
+    if usage_error { EXIT_USAGE } else { EXIT_FAILED }
+}
+
+/// Progress on stderr: a line per step; `-v` adds each request, `-vv`
+/// headers and bodies. Everything it is handed is masked already.
+struct Progress {
+    verbose: u8,
+    steps: Mutex<Vec<StepRecord>>,
+}
+
+impl Progress {
+    fn new(verbose: u8) -> Progress {
+        Progress {
+            verbose,
+            steps: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn steps(&self) -> Vec<StepRecord> {
+        self.steps.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    fn line(&self, text: &str) {
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "{text}");
+    }
+}
+
+impl Observer for Progress {
+    fn step_finished(&self, step: &str, target: &str, r: &StepResult) {
+        if let Ok(mut s) = self.steps.lock() {
+            s.push(StepRecord {
+                step: step.to_string(),
+                target: target.to_string(),
+                ok: r.ok,
+                status: r.status,
+                error: r.error.clone(),
+                elapsed: r.elapsed,
+            });
+        }
+        let mark = if r.ok { "✓" } else { "✗" };
+        let status = if r.status > 0 {
+            format!(" {}", r.status)
+        } else {
+            String::new()
+        };
+        let err = match &r.error {
+            Some(e) if !r.ok => format!(" — {e}"),
+            _ => String::new(),
+        };
+        self.line(&format!(
+            "{mark} {step} {target}{status} {}ms{err}",
+            r.elapsed.as_millis()
+        ));
+    }
+
+    fn log(&self, text: &str) {
+        self.line(&format!("  log: {text}"));
+    }
+
+    fn note(&self, text: &str) {
+        self.line(&format!("  note: {text}"));
+    }
+
+    fn dry_request(&self, step: &str, text: &str) {
+        self.line(&format!("  [dry run] step {step} would send:"));
+        for l in text.lines() {
+            self.line(&format!("    {l}"));
+        }
+    }
+
+    fn exchange(&self, ex: &Exchange) {
+        if self.verbose == 0 {
+            return;
+        }
+        let outcome = match (ex.status, &ex.error) {
+            (Some(s), _) => s.to_string(),
+            (None, Some(e)) => format!("error: {e}"),
+            (None, None) => "no response".into(),
+        };
+        self.line(&format!(
+            "  > {} {} → {outcome} ({}ms{})",
+            ex.method,
+            ex.url,
+            ex.elapsed.as_millis(),
+            if ex.attempt > 1 {
+                format!(", attempt {}", ex.attempt)
+            } else {
+                String::new()
+            }
+        ));
+        if self.verbose >= 2 {
+            for (k, v) in &ex.request_headers {
+                self.line(&format!("  > {k}: {v}"));
+            }
+            if !ex.request_body.is_empty() {
+                self.line(&format!("  > {}", ex.request_body.replace('\n', "\n  > ")));
+            }
+            for (k, v) in &ex.response_headers {
+                self.line(&format!("  < {k}: {v}"));
+            }
+            if !ex.response_body.is_empty() {
+                let body: String = ex.response_body.chars().take(4000).collect();
+                self.line(&format!("  < {}", body.replace('\n', "\n  < ")));
+            }
+        }
+    }
+}
+
+/// `rbk call FILE INTEGRATION.METHOD --arg ...`: one method, its outputs as JSON.
+pub fn call(file: &Path, target: &str, opts: &RunOptions) -> u8 {
+    let Some(checked) = load_checked(file) else {
+        return EXIT_FAILED;
+    };
+    let Some((integration, method)) = target.split_once('.') else {
+        return usage(&format!(
+            "`{target}`: write INTEGRATION.METHOD, e.g. github.get_user"
+        ));
+    };
+    let Some(m) = checked.program.method(integration, method) else {
+        let all: Vec<String> = checked
+            .program
+            .methods
+            .keys()
+            .map(|(i, m)| format!("{i}.{m}"))
+            .collect();
+        return usage(
+            &match crate::check::suggest(target, all.iter().map(String::as_str)) {
+                Some(s) => format!("there is no method `{target}`; did you mean `{s}`?"),
+                None => format!(
+                    "there is no method `{target}`; the methods are: {}",
+                    all.join(", ")
+                ),
+            },
+        );
+    };
+    let args = match parse_args(&opts.args, &m.params, &format!("method `{target}`")) {
+        Ok(a) => a,
+        Err(msg) => return usage(&msg),
+    };
+    let span = m.name.span;
+    let reports = match parse_reports(&opts.reports) {
+        Ok(r) => r,
+        Err(msg) => return usage(&msg),
+    };
+    let (i, me) = (integration.to_string(), method.to_string());
+    execute(checked, opts, target, reports, move |rt| {
+        Box::pin(async move {
+            let outcome = rt.call_method(&me, &i, &me, args, span).await?;
+            let r = outcome.result;
+            if let Some(f) = outcome.failure {
+                let _ = f;
+                return Err(RunError {
+                    message: format!(
+                        "{} failed: {}",
+                        outcome.request,
+                        r.error.unwrap_or_else(|| "failed".into())
+                    ),
+                    span: Some(span),
+                    step: None,
+                    usage: false,
+                });
+            }
+            let mut fields = vec![("status".to_string(), Value::Int(r.status))];
+            fields.extend(r.outputs);
+            Ok(Value::object(fields))
+        })
+    })
+}

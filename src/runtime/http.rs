@@ -1,0 +1,642 @@
+//! Requests: preparing one from a method and its arguments (pure), and
+//! sending it (retries, rate limits, one client per integration).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
+
+use super::Context;
+use super::eval::{COMPONENT, EvalError, Vars, eval};
+use super::retry::RetryPolicy;
+use super::value::Value;
+use crate::syntax::ast::*;
+
+/// The default request timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A request ready to send: everything evaluated.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub integration: String,
+    pub method: String,
+    pub verb: Verb,
+    /// The full URL, query string included.
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<PreparedBody>,
+    pub timeout: Duration,
+    /// Accepted statuses, as inclusive ranges.
+    pub expect: Vec<(i64, i64)>,
+    pub retry: RetryPolicy,
+}
+
+#[derive(Debug, Clone)]
+pub struct PreparedBody {
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+impl Prepared {
+    pub fn set_header(&mut self, name: &str, value: String) {
+        self.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
+        self.headers.push((name.to_string(), value));
+    }
+
+    pub fn add_query(&mut self, name: &str, value: &str) {
+        let sep = if self.url.contains('?') { '&' } else { '?' };
+        self.url = format!(
+            "{}{sep}{}={}",
+            self.url,
+            percent_encoding::utf8_percent_encode(name, COMPONENT),
+            percent_encoding::utf8_percent_encode(value, COMPONENT)
+        );
+    }
+
+    pub fn accepts(&self, status: u16) -> bool {
+        let s = status as i64;
+        self.expect.iter().any(|(a, b)| (*a..=*b).contains(&s))
+    }
+}
+
+/// The parameters of a method bound to the call's arguments and defaults.
+pub fn bind_params(
+    m: &Method,
+    args: Vec<(Option<String>, Value)>,
+    cx: &Context,
+) -> Result<Vars, EvalError> {
+    bind(&m.params, args, cx, m.name.span)
+}
+
+pub fn bind(
+    params: &[Param],
+    args: Vec<(Option<String>, Value)>,
+    cx: &Context,
+    span: Span,
+) -> Result<Vars, EvalError> {
+    let mut vars = Vars::new();
+    for (i, (name, v)) in args.into_iter().enumerate() {
+        let key = match name {
+            Some(n) => n,
+            None => match params.get(i) {
+                Some(p) => p.name.name.clone(),
+                None => return Err(EvalError::new(span, "too many arguments")),
+            },
+        };
+        vars.insert(key, v);
+    }
+    for p in params {
+        if vars.contains_key(&p.name.name) {
+            continue;
+        }
+        match &p.default {
+            Some(d) => {
+                let v = eval(d, &Vars::new(), cx, None)?;
+                vars.insert(p.name.name.clone(), v);
+            }
+            None if matches!(p.ty, TypeExpr::Optional(..)) => {
+                vars.insert(p.name.name.clone(), Value::Null);
+            }
+            None => {
+                return Err(EvalError::new(
+                    p.span,
+                    format!("missing argument `{}`", p.name.name),
+                ));
+            }
+        }
+    }
+    Ok(vars)
+}
+
+/// Evaluates everything a request needs. Pure: no I/O but reading files
+/// named by `file()`/`bytes()`.
+pub fn prepare(
+    cx: &Context,
+    integ: &Integration,
+    m: &Method,
+    vars: &Vars,
+) -> Result<Prepared, EvalError> {
+    let no_vars = Vars::new();
+    let text_of = |e: &Expr, vars: &Vars| -> Result<String, EvalError> {
+        let v = eval(e, vars, cx, None)?;
+        if v.is_secret() {
+            cx.redactor.register(&v.to_text());
+        }
+        Ok(v.to_text())
+    };
+    let base = match integ.body.get("base_url").map(|e| &e.value) {
+        Some(EntryValue::Expr { value, .. }) => text_of(value, &no_vars)?,
+        _ => String::new(),
+    };
+    let request = m
+        .items
+        .iter()
+        .find_map(|i| match i {
+            MethodItem::Request(r) => Some(r),
+            _ => None,
+        })
+        .ok_or_else(|| EvalError::new(m.name.span, "the method has no request line"))?;
+    let mut path = String::new();
+    for part in &request.path.parts {
+        match part {
+            StrPart::Text(t) => path.push_str(t),
+            StrPart::Interp(e) => {
+                let v = eval(e, vars, cx, None)?;
+                if v.is_secret() {
+                    cx.redactor.register(&v.to_text());
+                }
+                path.push_str(
+                    &percent_encoding::utf8_percent_encode(&v.to_text(), COMPONENT).to_string(),
+                );
+            }
+        }
+    }
+    let url = join_url(&base, &path);
+    let mut prepared = Prepared {
+        integration: integ.name.name.clone(),
+        method: m.name.name.clone(),
+        verb: request.verb,
+        url,
+        headers: Vec::new(),
+        body: None,
+        timeout: DEFAULT_TIMEOUT,
+        expect: vec![(200, 299)],
+        retry: RetryPolicy::default(),
+    };
+    // Integration defaults first, then the method's own settings.
+    for e in &integ.body.entries {
+        match e.key.name.as_str() {
+            "headers" => add_headers(&mut prepared, e, &no_vars, cx)?,
+            "timeout" => {
+                prepared.timeout = duration_of(e, &no_vars, cx)?.unwrap_or(DEFAULT_TIMEOUT)
+            }
+            "retry" => {
+                if let EntryValue::Block { block, .. } = &e.value {
+                    prepared.retry = RetryPolicy::from_block(block, &no_vars, cx)?;
+                }
+            }
+            _ => {}
+        }
+    }
+    for item in &m.items {
+        match item {
+            MethodItem::Entry(e) => match e.key.name.as_str() {
+                "headers" => add_headers(&mut prepared, e, vars, cx)?,
+                "query" => {
+                    if let EntryValue::Block { block, .. } = &e.value {
+                        for q in &block.entries {
+                            if let EntryValue::Expr { value, .. } = &q.value {
+                                let v = eval(value, vars, cx, None)?;
+                                add_query_value(&mut prepared, &q.key.name, &v, cx);
+                            }
+                        }
+                    }
+                }
+                "timeout" => {
+                    if let Some(d) = duration_of(e, vars, cx)? {
+                        prepared.timeout = d;
+                    }
+                }
+                "retry" => {
+                    if let EntryValue::Block { block, .. } = &e.value {
+                        prepared.retry = RetryPolicy::from_block(block, vars, cx)?;
+                    }
+                }
+                _ => {}
+            },
+            MethodItem::Expect(e) => {
+                let v = eval(e, vars, cx, None)?;
+                prepared.expect = statuses(&v);
+            }
+            MethodItem::Body(b) => prepared.body = Some(body(b, vars, cx)?),
+            _ => {}
+        }
+    }
+    Ok(prepared)
+}
+
+fn join_url(base: &str, path: &str) -> String {
+    if path.is_empty() {
+        return base.to_string();
+    }
+    if path.starts_with("http://") || path.starts_with("https://") {
+        return path.to_string();
+    }
+    let b = base.trim_end_matches('/');
+    if path.starts_with('/') {
+        format!("{b}{path}")
+    } else {
+        format!("{b}/{path}")
+    }
+}
+
+fn add_headers(p: &mut Prepared, e: &Entry, vars: &Vars, cx: &Context) -> Result<(), EvalError> {
+    if let EntryValue::Block { block, .. } = &e.value {
+        for h in &block.entries {
+            if let EntryValue::Expr { value, .. } = &h.value {
+                let v = eval(value, vars, cx, None)?;
+                if v.is_null() {
+                    continue;
+                }
+                if v.is_secret() {
+                    cx.redactor.register(&v.to_text());
+                }
+                p.set_header(&h.key.name, v.to_text());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn add_query_value(p: &mut Prepared, key: &str, v: &Value, cx: &Context) {
+    match v.reveal() {
+        Value::Null => {}
+        Value::List(items) => {
+            for i in items.iter() {
+                add_query_value(p, key, i, cx);
+            }
+        }
+        other => {
+            if v.is_secret() {
+                cx.redactor.register(&other.to_text());
+            }
+            p.add_query(key, &other.to_text());
+        }
+    }
+}
+
+fn duration_of(e: &Entry, vars: &Vars, cx: &Context) -> Result<Option<Duration>, EvalError> {
+    if let EntryValue::Expr { value, .. } = &e.value
+        && let Value::Duration(d) = eval(value, vars, cx, None)?.reveal()
+    {
+        return Ok(Some(*d));
+    }
+    Ok(None)
+}
+
+/// `200`, `200..299`, `[200, 300..399]` as inclusive ranges.
+pub fn statuses(v: &Value) -> Vec<(i64, i64)> {
+    match v.reveal() {
+        Value::Int(s) => vec![(*s, *s)],
+        Value::Range(a, b) => vec![(*a, *b)],
+        Value::List(items) => items.iter().flat_map(statuses).collect(),
+        _ => vec![(200, 299)],
+    }
+}
+
+fn body(b: &Body, vars: &Vars, cx: &Context) -> Result<PreparedBody, EvalError> {
+    let reveal = |v: &Value| {
+        if v.is_secret() {
+            cx.redactor.register(&v.to_text());
+        }
+    };
+    let ct = |e: &Option<Expr>, default: &str| -> Result<String, EvalError> {
+        match e {
+            Some(e) => Ok(eval(e, vars, cx, None)?.to_text()),
+            None => Ok(default.to_string()),
+        }
+    };
+    Ok(match &b.kind {
+        BodyKind::Json(e) => {
+            let v = eval(e, vars, cx, None)?;
+            register_all(&v, cx);
+            let bytes = serde_json::to_vec(&v.to_json(true))
+                .map_err(|err| EvalError::new(e.span, err.to_string()))?;
+            PreparedBody {
+                content_type: "application/json".into(),
+                bytes,
+            }
+        }
+        BodyKind::Form(block) => {
+            let mut ser = Vec::new();
+            for en in &block.entries {
+                if let EntryValue::Expr { value, .. } = &en.value {
+                    let v = eval(value, vars, cx, None)?;
+                    register_all(&v, cx);
+                    let items: Vec<Value> = match v.reveal() {
+                        Value::Null => Vec::new(),
+                        Value::List(l) => l.to_vec(),
+                        _ => vec![v.clone()],
+                    };
+                    for i in items {
+                        ser.push(format!(
+                            "{}={}",
+                            form_encode(&en.key.name),
+                            form_encode(&i.to_text())
+                        ));
+                    }
+                }
+            }
+            PreparedBody {
+                content_type: "application/x-www-form-urlencoded".into(),
+                bytes: ser.join("&").into_bytes(),
+            }
+        }
+        BodyKind::Multipart(block) => {
+            let boundary = format!("rbk-{}", uuid::Uuid::new_v4().simple());
+            let mut out: Vec<u8> = Vec::new();
+            for en in &block.entries {
+                let EntryValue::Expr {
+                    value,
+                    content_type,
+                } = &en.value
+                else {
+                    continue;
+                };
+                let v = eval(value, vars, cx, None)?;
+                register_all(&v, cx);
+                out.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+                let name = en.key.name.replace('"', "%22");
+                match v.reveal() {
+                    Value::Bytes(data) => {
+                        let filename = file_name_of(value).unwrap_or_else(|| name.clone());
+                        let ct = ct(content_type, "application/octet-stream")?;
+                        out.extend_from_slice(
+                            format!(
+                                "Content-Disposition: form-data; name=\"{name}\"; filename=\"{}\"\r\nContent-Type: {ct}\r\n\r\n",
+                                filename.replace('"', "%22")
+                            )
+                            .as_bytes(),
+                        );
+                        out.extend_from_slice(data);
+                    }
+                    other => {
+                        out.extend_from_slice(
+                            format!("Content-Disposition: form-data; name=\"{name}\"\r\n")
+                                .as_bytes(),
+                        );
+                        if let Some(ct_e) = content_type {
+                            let ct = eval(ct_e, vars, cx, None)?.to_text();
+                            out.extend_from_slice(format!("Content-Type: {ct}\r\n").as_bytes());
+                        }
+                        out.extend_from_slice(b"\r\n");
+                        out.extend_from_slice(other.to_text().as_bytes());
+                    }
+                }
+                out.extend_from_slice(b"\r\n");
+            }
+            out.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+            PreparedBody {
+                content_type: format!("multipart/form-data; boundary={boundary}"),
+                bytes: out,
+            }
+        }
+        BodyKind::Text {
+            value,
+            content_type,
+        }
+        | BodyKind::Xml {
+            value,
+            content_type,
+        } => {
+            let v = eval(value, vars, cx, None)?;
+            reveal(&v);
+            let default = if matches!(b.kind, BodyKind::Xml { .. }) {
+                "application/xml"
+            } else {
+                "text/plain; charset=utf-8"
+            };
+            PreparedBody {
+                content_type: ct(content_type, default)?,
+                bytes: v.to_text().into_bytes(),
+            }
+        }
+        BodyKind::Bytes { path, content_type } => {
+            let rel = eval(path, vars, cx, None)?.to_text();
+            let base = cx
+                .program
+                .sources
+                .get(path.span.file)
+                .path
+                .parent()
+                .map(|p| p.to_path_buf())
+                .unwrap_or_default();
+            let full = base.join(&rel);
+            let bytes = std::fs::read(&full).map_err(|e| {
+                EvalError::new(path.span, format!("cannot read {}: {e}", full.display()))
+            })?;
+            PreparedBody {
+                content_type: ct(content_type, "application/octet-stream")?,
+                bytes,
+            }
+        }
+    })
+}
+
+fn file_name_of(e: &Expr) -> Option<String> {
+    if let ExprKind::Call(c) = &e.kind
+        && c.func.name == "bytes"
+        && let Some(a) = c.args.first()
+        && let ExprKind::Str(s) = &a.value.kind
+    {
+        let p = s.as_plain()?;
+        return std::path::Path::new(&p)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned());
+    }
+    None
+}
+
+fn register_all(v: &Value, cx: &Context) {
+    match v {
+        Value::Secret(inner) => cx.redactor.register(&inner.to_text()),
+        Value::List(items) => items.iter().for_each(|i| register_all(i, cx)),
+        Value::Object(fields) => fields.iter().for_each(|(_, i)| register_all(i, cx)),
+        _ => {}
+    }
+}
+
+fn form_encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------- sending
+
+/// Why a request did not give a response.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Transport {
+    Timeout(String),
+    Error(String),
+}
+
+/// One client per integration (its TLS and proxy settings), and its limits.
+#[derive(Default)]
+pub struct Pool {
+    clients: Mutex<HashMap<String, reqwest::Client>>,
+    limits: Mutex<HashMap<String, Arc<Limit>>>,
+}
+
+/// `rate { requests, per, concurrency }` of one integration.
+pub struct Limit {
+    pub concurrency: Option<Arc<Semaphore>>,
+    bucket: Option<tokio::sync::Mutex<Bucket>>,
+}
+
+struct Bucket {
+    capacity: f64,
+    tokens: f64,
+    per_token: Duration,
+    last: Instant,
+}
+
+impl Limit {
+    pub fn new(requests: Option<u64>, per: Option<Duration>, concurrency: Option<u64>) -> Limit {
+        let bucket = match (requests, per) {
+            (Some(r), Some(p)) if r > 0 && !p.is_zero() => Some(tokio::sync::Mutex::new(Bucket {
+                capacity: r as f64,
+                tokens: r as f64,
+                per_token: p / r as u32,
+                last: Instant::now(),
+            })),
+            _ => None,
+        };
+        Limit {
+            concurrency: concurrency
+                .filter(|c| *c > 0)
+                .map(|c| Arc::new(Semaphore::new(c.min(10_000) as usize))),
+            bucket,
+        }
+    }
+
+    /// Waits for a token of the bucket.
+    pub async fn take(&self) {
+        let Some(bucket) = &self.bucket else { return };
+        loop {
+            let wait = {
+                let mut b = bucket.lock().await;
+                let now = Instant::now();
+                let refill = now.duration_since(b.last).as_secs_f64() / b.per_token.as_secs_f64();
+                b.tokens = (b.tokens + refill).min(b.capacity);
+                b.last = now;
+                if b.tokens >= 1.0 {
+                    b.tokens -= 1.0;
+                    return;
+                }
+                b.per_token.mul_f64(1.0 - b.tokens)
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+impl Pool {
+    /// The client for an integration, built once.
+    pub fn client(&self, cx: &Context, integ: &Integration) -> Result<reqwest::Client, String> {
+        let key = integ.name.name.clone();
+        if let Ok(map) = self.clients.lock()
+            && let Some(c) = map.get(&key)
+        {
+            return Ok(c.clone());
+        }
+        let client = super::client::build(cx, integ)?;
+        if let Ok(mut map) = self.clients.lock() {
+            map.insert(key, client.clone());
+        }
+        Ok(client)
+    }
+
+    pub fn limit(&self, cx: &Context, integ: &Integration) -> Arc<Limit> {
+        let key = integ.name.name.clone();
+        let Ok(mut map) = self.limits.lock() else {
+            return Arc::new(Limit::new(None, None, None));
+        };
+        map.entry(key)
+            .or_insert_with(|| {
+                let mut requests = None;
+                let mut per = None;
+                let mut concurrency = None;
+                if let Some(EntryValue::Block { block, .. }) =
+                    integ.body.get("rate").map(|e| &e.value)
+                {
+                    for e in &block.entries {
+                        if let EntryValue::Expr { value, .. } = &e.value {
+                            let v = eval(value, &Vars::new(), cx, None).unwrap_or(Value::Null);
+                            match (e.key.name.as_str(), v.reveal()) {
+                                ("requests", Value::Int(n)) => requests = Some(*n as u64),
+                                ("per", Value::Duration(d)) => per = Some(*d),
+                                ("concurrency", Value::Int(n)) => concurrency = Some(*n as u64),
+                                _ => {}
+                            }
+                        }
+                    }
+                }
+                Arc::new(Limit::new(
+                    requests,
+                    per.or(Some(Duration::from_secs(1)))
+                        .filter(|_| requests.is_some()),
+                    concurrency,
+                ))
+            })
+            .clone()
+    }
+}
+
+/// Sends once: status, headers and body, or why there was no response.
+pub async fn send_once(
+    client: &reqwest::Client,
+    p: &Prepared,
+) -> Result<super::outputs::Response, Transport> {
+    let method = reqwest::Method::from_bytes(p.verb.as_str().as_bytes())
+        .map_err(|e| Transport::Error(e.to_string()))?;
+    let mut req = client.request(method, &p.url).timeout(p.timeout);
+    for (k, v) in &p.headers {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    if let Some(b) = &p.body {
+        if !p
+            .headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        {
+            req = req.header("content-type", b.content_type.as_str());
+        }
+        req = req.body(b.bytes.clone());
+    }
+    let resp = req.send().await.map_err(classify)?;
+    let status = resp.status().as_u16();
+    let headers: Vec<(String, String)> = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let body = resp.bytes().await.map_err(classify)?;
+    Ok(super::outputs::Response::new(
+        status,
+        headers,
+        body.to_vec(),
+    ))
+}
+
+fn classify(e: reqwest::Error) -> Transport {
+    // The error chain carries the useful part (connection refused, DNS...).
+    let mut msg = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !msg.contains(&text) {
+            msg = format!("{msg}: {text}");
+        }
+        source = s.source();
+    }
+    if e.is_timeout() {
+        Transport::Timeout(msg)
+    } else {
+        Transport::Error(msg)
+    }
+}

@@ -1,0 +1,253 @@
+//! Effects: values with the secret taint, evaluation, the statement
+//! interpreter, HTTP (client pool, retries, rate limits), outputs, auth,
+//! cassettes and reports.
+
+pub mod auth;
+pub mod cassette;
+mod client;
+pub mod eval;
+pub mod http;
+pub mod outputs;
+pub mod redact;
+pub mod report;
+pub mod retry;
+pub mod runbook;
+pub mod value;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use crate::check::Program;
+use crate::syntax::ast::{EntryValue, Span};
+use eval::{Vars, eval};
+use redact::Redactor;
+use value::{StepResult, Value};
+
+/// What every evaluation may read: the program, the chosen instance, the
+/// environment (with `--env-file`), and the secret registry.
+pub struct Context {
+    pub program: Arc<Program>,
+    /// The `instance` record: `name`, `url` and the instance's other fields.
+    pub instance: Value,
+    pub instance_name: String,
+    pub env: HashMap<String, String>,
+    pub redactor: Arc<Redactor>,
+    pub dry_run: bool,
+}
+
+impl Context {
+    /// Selects the instance (`None`: the first declared) and evaluates it.
+    pub fn new(
+        program: Arc<Program>,
+        instance: Option<&str>,
+        env: HashMap<String, String>,
+        dry_run: bool,
+    ) -> Result<Context, RunError> {
+        let mut cx = Context {
+            program: program.clone(),
+            instance: Value::Null,
+            instance_name: String::new(),
+            env,
+            redactor: Arc::new(Redactor::new()),
+            dry_run,
+        };
+        let instances: Vec<_> = program.all_instances().collect();
+        let chosen = match instance {
+            Some(name) => match instances.iter().find(|i| i.name.name == name) {
+                Some(i) => Some(*i),
+                None => {
+                    let names: Vec<&str> = instances.iter().map(|i| i.name.name.as_str()).collect();
+                    return Err(RunError::usage(format!(
+                        "there is no instance `{name}`; {}",
+                        if names.is_empty() {
+                            "this program declares none".to_string()
+                        } else {
+                            format!("the instances are: {}", names.join(", "))
+                        }
+                    )));
+                }
+            },
+            None => instances.first().copied(),
+        };
+        if let Some(inst) = chosen {
+            let mut fields = vec![("name".to_string(), Value::str(&inst.name.name))];
+            for e in &inst.body.entries {
+                if let EntryValue::Expr { value, .. } = &e.value {
+                    let v = eval(value, &Vars::new(), &cx, None).map_err(RunError::from)?;
+                    fields.push((e.key.name.clone(), v));
+                }
+            }
+            cx.instance = Value::object(fields);
+            cx.instance_name = inst.name.name.clone();
+        }
+        Ok(cx)
+    }
+}
+
+/// The process environment, overlaid with a `.env` file's `KEY=value` lines.
+pub fn environment(env_file: Option<&std::path::Path>) -> Result<HashMap<String, String>, String> {
+    let mut env: HashMap<String, String> = std::env::vars().collect();
+    if let Some(path) = env_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the env file {}: {e}", path.display()))?;
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let line = line.strip_prefix("export ").unwrap_or(line);
+            let Some((k, v)) = line.split_once('=') else {
+                return Err(format!("{}:{}: expected KEY=value", path.display(), n + 1));
+            };
+            let v = v.trim();
+            let v = v
+                .strip_prefix('"')
+                .and_then(|x| x.strip_suffix('"'))
+                .or_else(|| v.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')))
+                .unwrap_or(v);
+            env.insert(k.trim().to_string(), v.to_string());
+        }
+    }
+    Ok(env)
+}
+
+/// A runbook or call that did not succeed, with where and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunError {
+    pub message: String,
+    pub span: Option<Span>,
+    /// The step that failed, when one did.
+    pub step: Option<String>,
+    /// True for bad input (arguments, instance, env file): exit 2.
+    pub usage: bool,
+}
+
+impl RunError {
+    pub fn at(span: Span, message: impl Into<String>) -> RunError {
+        RunError {
+            message: message.into(),
+            span: Some(span),
+            step: None,
+            usage: false,
+        }
+    }
+
+    pub fn usage(message: impl Into<String>) -> RunError {
+        RunError {
+            message: message.into(),
+            span: None,
+            step: None,
+            usage: true,
+        }
+    }
+}
+
+impl From<eval::EvalError> for RunError {
+    fn from(e: eval::EvalError) -> RunError {
+        RunError::at(e.span, e.message)
+    }
+}
+
+/// One request and what came back, for traces, reports and cassettes.
+/// Secret text is masked when it is recorded.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub step: String,
+    pub method: String,
+    pub url: String,
+    pub request_headers: Vec<(String, String)>,
+    pub request_body: String,
+    pub status: Option<u16>,
+    pub response_headers: Vec<(String, String)>,
+    pub response_body: String,
+    pub error: Option<String>,
+    pub started: SystemTime,
+    pub elapsed: Duration,
+    pub attempt: u32,
+}
+
+/// Progress and traces. Every text handed to an observer is already masked.
+pub trait Observer: Send + Sync {
+    fn step_started(&self, _step: &str, _target: &str) {}
+    fn step_finished(&self, _step: &str, _target: &str, _result: &StepResult) {}
+    fn log(&self, _text: &str) {}
+    fn exchange(&self, _ex: &Exchange) {}
+    /// A request a dry run would have sent.
+    fn dry_request(&self, _step: &str, _text: &str) {}
+    fn note(&self, _text: &str) {}
+}
+
+/// An observer that shows nothing.
+pub struct Silent;
+
+impl Observer for Silent {}
+
+/// The interpreter: shared by every step and loop of a run.
+pub struct Runtime {
+    pub cx: Arc<Context>,
+    pool: http::Pool,
+    observer: Arc<dyn Observer>,
+    statements: AtomicU64,
+    max_steps: u64,
+    exchanges: Mutex<Vec<Exchange>>,
+    replay: Option<cassette::Replay>,
+}
+
+impl Runtime {
+    pub fn new(cx: Context, observer: Arc<dyn Observer>) -> Runtime {
+        Runtime {
+            cx: Arc::new(cx),
+            pool: http::Pool::default(),
+            observer,
+            statements: AtomicU64::new(0),
+            max_steps: u64::MAX,
+            exchanges: Mutex::new(Vec::new()),
+            replay: None,
+        }
+    }
+
+    /// Stops a run that executes more than `n` statements.
+    pub fn with_max_steps(mut self, n: u64) -> Runtime {
+        self.max_steps = n;
+        self
+    }
+
+    /// Answers requests from a cassette instead of the network.
+    pub fn with_replay(mut self, replay: cassette::Replay) -> Runtime {
+        self.replay = Some(replay);
+        self
+    }
+
+    /// Every exchange so far (masked).
+    pub fn exchanges(&self) -> Vec<Exchange> {
+        self.exchanges.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+
+    fn count_statement(&self, span: Span) -> Result<(), RunError> {
+        let n = self.statements.fetch_add(1, Ordering::Relaxed) + 1;
+        if n > self.max_steps {
+            return Err(RunError::at(
+                span,
+                format!(
+                    "stopped after {} statements (--max-steps {}); is a loop endless?",
+                    self.max_steps, self.max_steps
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn record(&self, ex: Exchange) {
+        self.observer.exchange(&ex);
+        if let Ok(mut list) = self.exchanges.lock() {
+            list.push(ex);
+        }
+    }
+
+    pub fn mask(&self, text: &str) -> String {
+        self.cx.redactor.mask(text)
+    }
+}

@@ -1,0 +1,243 @@
+//! A received response, and the outputs taken from it: JSONPath queries
+//! (RFC 9535), status, headers and body, converted to their declared types.
+
+use std::sync::Arc;
+use std::sync::OnceLock;
+
+use jsonpath_rust::JsonPath;
+
+use super::eval::EvalError;
+use super::value::Value;
+use crate::check::types::Ty;
+use crate::syntax::ast::Span;
+
+/// A response as the runtime sees it.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    json: OnceLock<Result<serde_json::Value, String>>,
+}
+
+impl Response {
+    pub fn new(status: u16, headers: Vec<(String, String)>, body: Vec<u8>) -> Response {
+        Response {
+            status,
+            headers,
+            body,
+            json: OnceLock::new(),
+        }
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The header's value (several values joined with ", "), case-insensitive.
+    pub fn header(&self, name: &str) -> Option<String> {
+        let values: Vec<&str> = self
+            .headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect();
+        if values.is_empty() {
+            None
+        } else {
+            Some(values.join(", "))
+        }
+    }
+
+    /// The body parsed as JSON, once.
+    pub fn parsed(&self) -> Result<&serde_json::Value, String> {
+        self.json
+            .get_or_init(|| {
+                if self.body.iter().all(u8::is_ascii_whitespace) {
+                    return Ok(serde_json::Value::Null);
+                }
+                serde_json::from_slice(&self.body).map_err(|e| {
+                    let text = self.text();
+                    let preview: String = text.chars().take(60).collect();
+                    format!("the response body is not JSON ({e}): {preview:?}")
+                })
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    pub fn json_value(&self, span: Span) -> Result<Value, EvalError> {
+        let j = self.parsed().map_err(|e| EvalError::new(span, e))?;
+        Ok(Value::from_json(j))
+    }
+
+    pub fn jsonpath(&self, path: &str, span: Span) -> Result<Value, EvalError> {
+        let j = self.parsed().map_err(|e| EvalError::new(span, e))?;
+        query(j, path, span)
+    }
+}
+
+/// Runs a JSONPath query. A singular query (no wildcard, filter, slice,
+/// union or descendant) gives its one match or null; any other gives the
+/// list of matches.
+pub fn query(j: &serde_json::Value, path: &str, span: Span) -> Result<Value, EvalError> {
+    let found = j
+        .query(path)
+        .map_err(|e| EvalError::new(span, format!("JSONPath `{path}`: {e}")))?;
+    if is_singular(path) {
+        Ok(found
+            .first()
+            .map(|v| Value::from_json(v))
+            .unwrap_or(Value::Null))
+    } else {
+        Ok(Value::list(
+            found.into_iter().map(Value::from_json).collect(),
+        ))
+    }
+}
+
+fn is_singular(path: &str) -> bool {
+    let mut in_quote: Option<char> = None;
+    for c in path.chars() {
+        match (in_quote, c) {
+            (Some(q), c) if c == q => in_quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => in_quote = Some(c),
+            (None, '*' | '?' | ':' | ',') => return false,
+            _ => {}
+        }
+    }
+    !path.contains("..")
+}
+
+/// Converts an output's value to its declared type. Conversions never lose
+/// information: a numeric string may become a number, an integral float an
+/// int; anything else that does not fit is an error naming both.
+pub fn convert(v: Value, ty: &Ty, secret: bool) -> Result<Value, String> {
+    let out = convert_ty(v, ty)?;
+    Ok(out.taint(secret))
+}
+
+fn convert_ty(v: Value, ty: &Ty) -> Result<Value, String> {
+    let found = || describe(&v);
+    match ty {
+        Ty::Any | Ty::Json => Ok(v),
+        Ty::Optional(inner) => {
+            if v.is_null() {
+                Ok(Value::Null)
+            } else {
+                convert_ty(v, inner)
+            }
+        }
+        _ if v.is_null() => Err(format!("expected {ty}, found null (or nothing)")),
+        Ty::Str => match v.reveal() {
+            Value::Str(_) => Ok(v),
+            _ => Err(format!("expected string, found {}", found())),
+        },
+        Ty::Int => match v.reveal() {
+            Value::Int(_) => Ok(v),
+            Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(Value::Int(*f as i64)),
+            Value::Str(s) => s
+                .trim()
+                .parse::<i64>()
+                .map(Value::Int)
+                .map_err(|_| format!("expected int, found {}", found())),
+            _ => Err(format!("expected int, found {}", found())),
+        },
+        Ty::Float => match v.reveal() {
+            Value::Int(i) => Ok(Value::Float(*i as f64)),
+            Value::Float(_) => Ok(v),
+            Value::Str(s) => s
+                .trim()
+                .parse::<f64>()
+                .map(Value::Float)
+                .map_err(|_| format!("expected float, found {}", found())),
+            _ => Err(format!("expected float, found {}", found())),
+        },
+        Ty::Bool => match v.reveal() {
+            Value::Bool(_) => Ok(v),
+            Value::Str(s) if &**s == "true" => Ok(Value::Bool(true)),
+            Value::Str(s) if &**s == "false" => Ok(Value::Bool(false)),
+            _ => Err(format!("expected bool, found {}", found())),
+        },
+        Ty::Datetime => match v.reveal() {
+            Value::Datetime(_) => Ok(v),
+            Value::Str(s) => chrono::DateTime::parse_from_rfc3339(s)
+                .map(Value::Datetime)
+                .map_err(|_| format!("expected an RFC 3339 datetime, found {}", found())),
+            _ => Err(format!("expected datetime, found {}", found())),
+        },
+        Ty::Duration => match v.reveal() {
+            Value::Duration(_) => Ok(v),
+            Value::Int(ms) if *ms >= 0 => Ok(Value::Duration(std::time::Duration::from_millis(
+                *ms as u64,
+            ))),
+            _ => Err(format!("expected duration, found {}", found())),
+        },
+        Ty::List(inner) => match v.reveal() {
+            Value::List(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    out.push(
+                        convert_ty(item.clone(), inner).map_err(|e| format!("item {i}: {e}"))?,
+                    );
+                }
+                Ok(Value::List(Arc::new(out)))
+            }
+            _ => Err(format!("expected a list, found {}", found())),
+        },
+        _ => Ok(v),
+    }
+}
+
+/// A short description of a value for error messages.
+fn describe(v: &Value) -> String {
+    if v.is_secret() {
+        return "a secret value".into();
+    }
+    let text = v.to_json(false).to_string();
+    let short: String = text.chars().take(60).collect();
+    let more = if text.chars().count() > 60 { "…" } else { "" };
+    format!("{} {short}{more}", v.type_name())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn singular_and_plural_queries() {
+        let j: serde_json::Value =
+            serde_json::from_str(r#"{"a":{"b":[1,2,3]},"n":"x","items":[{"id":1},{"id":2}]}"#)
+                .unwrap();
+        let s = Span::default();
+        assert_eq!(query(&j, "$.n", s).unwrap(), Value::str("x"));
+        assert_eq!(query(&j, "$.missing", s).unwrap(), Value::Null);
+        assert_eq!(query(&j, "$.a.b[1]", s).unwrap(), Value::Int(2));
+        assert_eq!(
+            query(&j, "$.items[*].id", s).unwrap(),
+            Value::list(vec![Value::Int(1), Value::Int(2)])
+        );
+    }
+
+    #[test]
+    fn conversions_are_lossless_or_errors() {
+        assert_eq!(
+            convert(Value::str("42"), &Ty::Int, false).unwrap(),
+            Value::Int(42)
+        );
+        assert_eq!(
+            convert(Value::Float(3.0), &Ty::Int, false).unwrap(),
+            Value::Int(3)
+        );
+        assert!(convert(Value::Float(3.5), &Ty::Int, false).is_err());
+        assert!(convert(Value::Int(3), &Ty::Str, false).is_err());
+        assert!(convert(Value::Null, &Ty::Str, false).is_err());
+        assert_eq!(
+            convert(Value::Null, &Ty::Optional(Box::new(Ty::Str)), false).unwrap(),
+            Value::Null
+        );
+        let e = convert(Value::str("abc"), &Ty::Int, false).unwrap_err();
+        assert!(e.contains("expected int") && e.contains("abc"), "{e}");
+    }
+}

@@ -1,0 +1,145 @@
+//! Reports of a run: JUnit XML (one testcase per step) and JSON (every
+//! exchange with its timings). All text in them is already masked.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::Exchange;
+
+/// One finished step, as reports show it.
+#[derive(Debug, Clone)]
+pub struct StepRecord {
+    pub step: String,
+    pub target: String,
+    pub ok: bool,
+    pub status: i64,
+    pub error: Option<String>,
+    pub elapsed: Duration,
+}
+
+/// JUnit XML: a testsuite for the runbook, a testcase per step.
+pub fn junit(
+    runbook: &str,
+    steps: &[StepRecord],
+    failure: Option<&str>,
+    total: Duration,
+) -> String {
+    let failures = steps.iter().filter(|s| !s.ok).count()
+        + usize::from(failure.is_some() && steps.iter().all(|s| s.ok));
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    out.push_str(&format!(
+        "<testsuites name=\"rbk\" tests=\"{}\" failures=\"{failures}\" time=\"{:.3}\">\n",
+        steps.len().max(1),
+        total.as_secs_f64()
+    ));
+    out.push_str(&format!(
+        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" time=\"{:.3}\">\n",
+        xml(runbook),
+        steps.len().max(1),
+        total.as_secs_f64()
+    ));
+    for s in steps {
+        out.push_str(&format!(
+            "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
+            xml(runbook),
+            xml(&format!("{} ({})", s.step, s.target)),
+            s.elapsed.as_secs_f64()
+        ));
+        if s.ok {
+            out.push_str("/>\n");
+        } else {
+            let reason = s
+                .error
+                .clone()
+                .unwrap_or_else(|| format!("status {}", s.status));
+            out.push_str(&format!(
+                ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>\n",
+                xml(&reason),
+                xml(&reason)
+            ));
+        }
+    }
+    if let Some(f) = failure
+        && steps.iter().all(|s| s.ok)
+    {
+        out.push_str(&format!(
+            "    <testcase classname=\"{}\" name=\"runbook\" time=\"{:.3}\">\n      <failure message=\"{}\">{}</failure>\n    </testcase>\n",
+            xml(runbook),
+            total.as_secs_f64(),
+            xml(f),
+            xml(f)
+        ));
+    }
+    out.push_str("  </testsuite>\n</testsuites>\n");
+    out
+}
+
+/// JSON: the outcome, every step and every exchange with timings.
+pub fn json(
+    runbook: &str,
+    steps: &[StepRecord],
+    exchanges: &[Exchange],
+    result: Result<&serde_json::Value, &str>,
+    total: Duration,
+) -> serde_json::Value {
+    serde_json::json!({
+        "runbook": runbook,
+        "ok": result.is_ok(),
+        "result": result.ok(),
+        "error": result.err(),
+        "duration_ms": ms(total),
+        "steps": steps.iter().map(|s| serde_json::json!({
+            "step": s.step,
+            "target": s.target,
+            "ok": s.ok,
+            "status": s.status,
+            "error": s.error,
+            "duration_ms": ms(s.elapsed),
+        })).collect::<Vec<_>>(),
+        "exchanges": exchanges.iter().map(|e| serde_json::json!({
+            "step": e.step,
+            "attempt": e.attempt,
+            "started": e.started.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0),
+            "duration_ms": ms(e.elapsed),
+            "request": {
+                "method": e.method,
+                "url": e.url,
+                "headers": e.request_headers,
+                "body": e.request_body,
+            },
+            "response": e.status.map(|s| serde_json::json!({
+                "status": s,
+                "headers": e.response_headers,
+                "body": e.response_body,
+            })),
+            "error": e.error,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
+}
+
+fn xml(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c if (c as u32) < 0x20 && c != '\n' && c != '\t' && c != '\r' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Seconds since the epoch now (for report file names and stamps).
+pub fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

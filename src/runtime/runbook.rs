@@ -1,0 +1,1092 @@
+//! The statement interpreter, and running one method call.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use futures_util::future::BoxFuture;
+use futures_util::{FutureExt, StreamExt};
+
+use super::auth::Auth;
+use super::eval::{EvalError, Vars, eval};
+use super::http::{Prepared, Transport, bind, prepare, send_once};
+use super::outputs::{Response, convert};
+use super::retry::retry_after;
+use super::value::{StepResult, Value};
+use super::{Exchange, RunError, Runtime};
+use crate::check::types::resolve_type;
+use crate::syntax::ast::*;
+
+/// Why a call did not succeed; else arms match on it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Failure {
+    /// The status was not in `expect` (or an output did not convert).
+    Status(u16),
+    Timeout,
+    Error,
+}
+
+/// A call's result and, when it failed, why.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub result: StepResult,
+    pub failure: Option<Failure>,
+    /// `GET https://...`, for error messages.
+    pub request: String,
+}
+
+enum Flow {
+    Normal,
+    Return(Value),
+}
+
+type Res<T> = Result<T, RunError>;
+
+impl Runtime {
+    /// Runs a runbook by name with `(name, value)` arguments; its result is
+    /// the object it returns (`{}` when it returns nothing).
+    pub async fn run(&self, name: &str, args: Vec<(Option<String>, Value)>) -> Res<Value> {
+        let program = self.cx.program.clone();
+        let rb = program
+            .runbook(name)
+            .ok_or_else(|| RunError::usage(format!("there is no runbook `{name}`")))?;
+        self.run_runbook(rb, args).await
+    }
+
+    fn run_runbook<'a>(
+        &'a self,
+        rb: &'a Runbook,
+        args: Vec<(Option<String>, Value)>,
+    ) -> BoxFuture<'a, Res<Value>> {
+        async move {
+            let mut env = bind(&rb.params, args, &self.cx, rb.name.span)?;
+            match self.block(&rb.body.stmts, &mut env).await? {
+                Flow::Return(v) => Ok(v),
+                Flow::Normal => Ok(Value::object(Vec::new())),
+            }
+        }
+        .boxed()
+    }
+
+    fn block<'a>(&'a self, stmts: &'a [Stmt], env: &'a mut Vars) -> BoxFuture<'a, Res<Flow>> {
+        async move {
+            for s in stmts {
+                if let Flow::Return(v) = self.stmt(s, env).await? {
+                    return Ok(Flow::Return(v));
+                }
+            }
+            Ok(Flow::Normal)
+        }
+        .boxed()
+    }
+
+    fn eval(&self, e: &Expr, env: &Vars) -> Res<Value> {
+        eval(e, env, &self.cx, None).map_err(|err| self.masked(err.into()))
+    }
+
+    fn masked(&self, mut e: RunError) -> RunError {
+        e.message = self.mask(&e.message);
+        e
+    }
+
+    fn stmt<'a>(&'a self, s: &'a Stmt, env: &'a mut Vars) -> BoxFuture<'a, Res<Flow>> {
+        async move {
+            self.count_statement(s.span)?;
+            match &s.kind {
+                StmtKind::Trigger(_) => {}
+                StmtKind::Let(l) => {
+                    let v = self.eval(&l.value, env)?;
+                    env.insert(l.name.name.clone(), v);
+                }
+                StmtKind::Step(st) => return self.step(st, env).await,
+                StmtKind::If(i) => {
+                    let c = self.eval(&i.cond, env)?;
+                    match c.as_bool() {
+                        Some(true) => return self.block(&i.then.stmts, env).await,
+                        Some(false) => {
+                            return match &i.otherwise {
+                                Some(Else::Block(b)) => self.block(&b.stmts, env).await,
+                                Some(Else::If(s)) => self.stmt(s, env).await,
+                                None => Ok(Flow::Normal),
+                            };
+                        }
+                        None if matches!(c, Value::Unknown) => {
+                            self.observer.note(&format!(
+                                "condition `{}` depends on a response: showing both branches",
+                                self.cx.program.sources.snippet(i.cond.span)
+                            ));
+                            let mut other = env.clone();
+                            self.block(&i.then.stmts, env).await?;
+                            match &i.otherwise {
+                                Some(Else::Block(b)) => {
+                                    self.block(&b.stmts, &mut other).await?;
+                                }
+                                Some(Else::If(s)) => {
+                                    self.stmt(s, &mut other).await?;
+                                }
+                                None => {}
+                            }
+                        }
+                        None => {
+                            return Err(RunError::at(
+                                i.cond.span,
+                                format!("the condition is a {}, not a bool", c.type_name()),
+                            ));
+                        }
+                    }
+                }
+                StmtKind::For(f) => self.for_loop(f, env).await?,
+                StmtKind::Parallel(b) => self.parallel(b, env).await?,
+                StmtKind::Block(b) => return self.block(&b.stmts, env).await,
+                StmtKind::Wait(e) => {
+                    let v = self.eval(e, env)?;
+                    let Value::Duration(d) = v.reveal() else {
+                        return Err(RunError::at(e.span, "wait takes a duration"));
+                    };
+                    if !self.cx.dry_run {
+                        tokio::time::sleep(*d).await;
+                    }
+                }
+                StmtKind::Log(e) => {
+                    let v = self.eval(e, env)?;
+                    self.observer.log(&self.mask(&v.to_string()));
+                }
+                StmtKind::Fail(e) => {
+                    let v = self.eval(e, env)?;
+                    return Err(RunError::at(e.span, self.mask(&v.to_string())));
+                }
+                StmtKind::Return(v) => {
+                    let value = match v {
+                        Some(e) => self.eval(e, env)?,
+                        None => Value::object(Vec::new()),
+                    };
+                    return Ok(Flow::Return(value));
+                }
+            }
+            Ok(Flow::Normal)
+        }
+        .boxed()
+    }
+
+    async fn args(&self, args: &[Arg], env: &Vars) -> Res<Vec<(Option<String>, Value)>> {
+        let mut out = Vec::with_capacity(args.len());
+        for a in args {
+            out.push((
+                a.name.as_ref().map(|n| n.name.clone()),
+                self.eval(&a.value, env)?,
+            ));
+        }
+        Ok(out)
+    }
+
+    async fn step(&self, st: &Step, env: &mut Vars) -> Res<Flow> {
+        let args = self.args(&st.call.args, env).await?;
+        let target = match &st.call.target {
+            CallTarget::Method {
+                integration,
+                method,
+            } => format!("{}.{}", integration.name, method.name),
+            CallTarget::Runbook(r) => format!("run {}", r.name),
+        };
+        self.observer.step_started(&st.name.name, &target);
+        let max = match &st.until {
+            Some(u) => match &u.max {
+                Some(m) => match self.eval(m, env)?.reveal() {
+                    Value::Int(n) if *n > 0 => *n as u64,
+                    _ => 1,
+                },
+                None => 1,
+            },
+            None => 1,
+        };
+        let mut attempt = 0u64;
+        let outcome = loop {
+            attempt += 1;
+            let outcome = self.call_target(st, &target, args.clone()).await?;
+            let Some(u) = &st.until else { break outcome };
+            if outcome.failure.is_some() || self.cx.dry_run {
+                break outcome;
+            }
+            let mut probe = env.clone();
+            probe.insert(
+                st.name.name.clone(),
+                Value::Step(Arc::new(outcome.result.clone())),
+            );
+            let done = self.eval(&u.cond, &probe)?;
+            if done.as_bool() == Some(true) {
+                break outcome;
+            }
+            if attempt >= max {
+                let mut failed = outcome;
+                failed.result.ok = false;
+                failed.result.error = Some(format!(
+                    "`{}` was still false after {max} attempt{}",
+                    self.cx.program.sources.snippet(u.cond.span),
+                    if max == 1 { "" } else { "s" }
+                ));
+                failed.failure = Some(Failure::Timeout);
+                break failed;
+            }
+            let every = match self.eval(&u.every, env)?.reveal() {
+                Value::Duration(d) => *d,
+                _ => Duration::from_secs(1),
+            };
+            tokio::time::sleep(every).await;
+        };
+        self.observer
+            .step_finished(&st.name.name, &target, &outcome.result);
+        let mut result = outcome.result.clone();
+        if outcome.failure.is_some() {
+            result.outputs.clear();
+        }
+        env.insert(st.name.name.clone(), Value::Step(Arc::new(result)));
+        let Some(failure) = &outcome.failure else {
+            return Ok(Flow::Normal);
+        };
+        if let Some(arms) = &st.arms {
+            for arm in arms {
+                if arm.patterns.iter().any(|p| matches(p, failure)) {
+                    return self.stmt(&arm.body, env).await;
+                }
+            }
+        }
+        let reason = outcome
+            .result
+            .error
+            .clone()
+            .unwrap_or_else(|| "failed".into());
+        Err(RunError {
+            message: self.mask(&format!(
+                "step `{}` ({}) failed: {reason}",
+                st.name.name, outcome.request
+            )),
+            span: Some(st.name.span),
+            step: Some(st.name.name.clone()),
+            usage: false,
+        })
+    }
+
+    async fn call_target(
+        &self,
+        st: &Step,
+        target: &str,
+        args: Vec<(Option<String>, Value)>,
+    ) -> Res<Outcome> {
+        match &st.call.target {
+            CallTarget::Method {
+                integration,
+                method,
+            } => {
+                self.call_method(
+                    &st.name.name,
+                    &integration.name,
+                    &method.name,
+                    args,
+                    st.call.span,
+                )
+                .await
+            }
+            CallTarget::Runbook(name) => {
+                let program = self.cx.program.clone();
+                let rb = program.runbook(&name.name).ok_or_else(|| {
+                    RunError::at(name.span, format!("no runbook `{}`", name.name))
+                })?;
+                let started = Instant::now();
+                let r = self.run_runbook(rb, args).await;
+                let elapsed = started.elapsed();
+                Ok(match r {
+                    Ok(v) => {
+                        let outputs = match v.reveal() {
+                            Value::Object(fields) => fields.to_vec(),
+                            _ => vec![("value".to_string(), v.clone())],
+                        };
+                        Outcome {
+                            result: StepResult {
+                                ok: true,
+                                status: 0,
+                                headers: Vec::new(),
+                                body: String::new(),
+                                error: None,
+                                elapsed,
+                                outputs,
+                            },
+                            failure: None,
+                            request: target.to_string(),
+                        }
+                    }
+                    Err(e) if e.usage => return Err(e),
+                    Err(e) => Outcome {
+                        result: StepResult {
+                            ok: false,
+                            status: 0,
+                            headers: Vec::new(),
+                            body: String::new(),
+                            error: Some(e.message),
+                            elapsed,
+                            outputs: Vec::new(),
+                        },
+                        failure: Some(Failure::Error),
+                        request: target.to_string(),
+                    },
+                })
+            }
+        }
+    }
+
+    /// Calls one method: prepare, authorize, send (with retries), take the
+    /// outputs. A failure is an [`Outcome`], not an error; an error is a
+    /// mistake in the program or its input (a missing secret, say).
+    pub async fn call_method(
+        &self,
+        step: &str,
+        integration: &str,
+        method: &str,
+        args: Vec<(Option<String>, Value)>,
+        span: Span,
+    ) -> Res<Outcome> {
+        let program = self.cx.program.clone();
+        let m = program
+            .method(integration, method)
+            .ok_or_else(|| RunError::at(span, format!("no method `{integration}.{method}`")))?;
+        let integ = program
+            .integration(integration)
+            .ok_or_else(|| RunError::at(span, format!("no integration `{integration}`")))?;
+        let vars = bind(&m.params, args, &self.cx, span).map_err(|e| self.masked(e.into()))?;
+        let mut prepared = prepare(&self.cx, integ, m, &vars).map_err(|e| self.masked(e.into()))?;
+        let auth =
+            Auth::for_method(&self.cx, integ, m, &vars).map_err(|e| self.masked(e.into()))?;
+        auth.apply(&mut prepared)
+            .await
+            .map_err(|e| self.masked(e.into()))?;
+        self.send_and_read(step, integ, m, &vars, prepared).await
+    }
+
+    async fn send_and_read(
+        &self,
+        step: &str,
+        integ: &Integration,
+        m: &Method,
+        vars: &Vars,
+        prepared: Prepared,
+    ) -> Res<Outcome> {
+        let request = self.mask(&format!("{} {}", prepared.verb.as_str(), prepared.url));
+        if self.cx.dry_run {
+            self.observer.dry_request(step, &self.describe(&prepared));
+            let mut outs: Vec<(String, Value)> = Vec::new();
+            for item in &m.items {
+                if let MethodItem::Output(o) = item {
+                    for f in &o.fields {
+                        outs.push((f.name.name.clone(), Value::Unknown));
+                    }
+                }
+            }
+            return Ok(Outcome {
+                result: StepResult {
+                    ok: true,
+                    status: 0,
+                    headers: Vec::new(),
+                    body: String::new(),
+                    error: None,
+                    elapsed: Duration::ZERO,
+                    outputs: outs,
+                },
+                failure: None,
+                request,
+            });
+        }
+        let started = Instant::now();
+        let response = match self.send(step, integ, &prepared).await? {
+            Ok(r) => r,
+            Err(t) => {
+                let (failure, msg) = match t {
+                    Transport::Timeout(m) => (Failure::Timeout, format!("timed out: {m}")),
+                    Transport::Error(m) => (Failure::Error, m),
+                };
+                return Ok(Outcome {
+                    result: StepResult {
+                        ok: false,
+                        status: 0,
+                        headers: Vec::new(),
+                        body: String::new(),
+                        error: Some(self.mask(&msg)),
+                        elapsed: started.elapsed(),
+                        outputs: Vec::new(),
+                    },
+                    failure: Some(failure),
+                    request,
+                });
+            }
+        };
+        let elapsed = started.elapsed();
+        let mut result = StepResult {
+            ok: true,
+            status: response.status as i64,
+            headers: response.headers.clone(),
+            body: response.text(),
+            error: None,
+            elapsed,
+            outputs: Vec::new(),
+        };
+        if !prepared.accepts(response.status) {
+            result.ok = false;
+            result.error = Some(self.mask(&format!(
+                "status {} is not one of the expected {}{}",
+                response.status,
+                expect_text(&prepared.expect),
+                body_preview(&response)
+            )));
+            return Ok(Outcome {
+                result,
+                failure: Some(Failure::Status(response.status)),
+                request,
+            });
+        }
+        match self.outputs(m, vars, &response) {
+            Ok(outs) => result.outputs = outs,
+            Err(msg) => {
+                result.ok = false;
+                result.error = Some(self.mask(&msg));
+                return Ok(Outcome {
+                    result,
+                    failure: Some(Failure::Status(response.status)),
+                    request,
+                });
+            }
+        }
+        Ok(Outcome {
+            result,
+            failure: None,
+            request,
+        })
+    }
+
+    /// Evaluates and converts every declared output.
+    fn outputs(
+        &self,
+        m: &Method,
+        vars: &Vars,
+        response: &Response,
+    ) -> Result<Vec<(String, Value)>, String> {
+        let mut out = Vec::new();
+        for item in &m.items {
+            let MethodItem::Output(block) = item else {
+                continue;
+            };
+            for f in &block.fields {
+                let v = eval(&f.value, vars, &self.cx, Some(response))
+                    .map_err(|e: EvalError| format!("output `{}`: {}", f.name.name, e.message))?;
+                let v = match &f.ty {
+                    Some(t) => {
+                        let ty =
+                            resolve_type(t).map_err(|id| format!("unknown type `{}`", id.name))?;
+                        convert(v, &ty.ty, ty.secret).map_err(|e| {
+                            format!(
+                                "output `{}` ({}): {e}",
+                                f.name.name,
+                                self.cx.program.sources.snippet(f.value.span)
+                            )
+                        })?
+                    }
+                    None => v,
+                };
+                if v.is_secret() {
+                    self.cx.redactor.register(&v.to_text());
+                }
+                out.push((f.name.name.clone(), v));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sends with the retry policy and rate limits; `Ok(Err(..))` is a
+    /// transport failure after the last try.
+    async fn send(
+        &self,
+        step: &str,
+        integ: &Integration,
+        p: &Prepared,
+    ) -> Res<Result<Response, Transport>> {
+        if let Some(replay) = &self.replay {
+            let masked = self.masked_request(p);
+            let r = replay
+                .answer(&masked.0, &masked.1, &masked.2)
+                .map_err(|msg| RunError {
+                    message: msg,
+                    span: None,
+                    step: Some(step.to_string()),
+                    usage: false,
+                })?;
+            self.record(self.exchange(step, p, Ok(&r), SystemTime::now(), Duration::ZERO, 1));
+            return Ok(Ok(r));
+        }
+        let client = self.pool.client(&self.cx, integ).map_err(|m| {
+            RunError::at(
+                integ.name.span,
+                self.mask(&format!("integration `{}`: {m}", integ.name.name)),
+            )
+        })?;
+        let limit = self.pool.limit(&self.cx, integ);
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let _permit = match &limit.concurrency {
+                Some(s) => Some(
+                    s.clone()
+                        .acquire_owned()
+                        .await
+                        .map_err(|e| RunError::at(integ.name.span, e.to_string()))?,
+                ),
+                None => None,
+            };
+            limit.take().await;
+            let started_at = SystemTime::now();
+            let started = Instant::now();
+            let r = send_once(&client, p).await;
+            let elapsed = started.elapsed();
+            drop(_permit);
+            self.record(self.exchange(
+                step,
+                p,
+                r.as_ref().map_err(|t| t.clone()),
+                started_at,
+                elapsed,
+                attempt,
+            ));
+            let retryable = p.retry.retries_verb(p.verb) && attempt < p.retry.attempts;
+            let wait = match &r {
+                Ok(resp) if retryable && p.retry.retries_status(resp.status) => Some(
+                    resp.header("retry-after")
+                        .and_then(|h| retry_after(&h))
+                        .unwrap_or_else(|| p.retry.delay(attempt)),
+                ),
+                Err(_) if retryable => Some(p.retry.delay(attempt)),
+                _ => None,
+            };
+            match wait {
+                Some(w) => {
+                    self.observer.note(&format!(
+                        "retrying {} {} in {} (attempt {} of {})",
+                        p.verb.as_str(),
+                        self.mask(&p.url),
+                        super::value::format_duration(w),
+                        attempt + 1,
+                        p.retry.attempts
+                    ));
+                    tokio::time::sleep(w).await;
+                }
+                None => return Ok(r),
+            }
+        }
+    }
+
+    fn masked_request(&self, p: &Prepared) -> (String, String, String) {
+        let body = p
+            .body
+            .as_ref()
+            .map(|b| String::from_utf8_lossy(&b.bytes).into_owned())
+            .unwrap_or_default();
+        (
+            p.verb.as_str().to_string(),
+            self.mask(&p.url),
+            self.mask(&normalise_multipart(&body)),
+        )
+    }
+
+    fn exchange(
+        &self,
+        step: &str,
+        p: &Prepared,
+        r: Result<&Response, Transport>,
+        started: SystemTime,
+        elapsed: Duration,
+        attempt: u32,
+    ) -> Exchange {
+        let (method, url, body) = self.masked_request(p);
+        let mut headers: Vec<(String, String)> = p
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), mask_header(k, &self.mask(v))))
+            .collect();
+        if let Some(b) = &p.body
+            && !headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        {
+            headers.push(("content-type".into(), b.content_type.clone()));
+        }
+        let (status, response_headers, response_body, error) = match r {
+            Ok(resp) => (
+                Some(resp.status),
+                resp.headers
+                    .iter()
+                    .map(|(k, v)| (k.clone(), mask_header(k, &self.mask(v))))
+                    .collect(),
+                self.mask(&resp.text()),
+                None,
+            ),
+            Err(Transport::Timeout(m)) | Err(Transport::Error(m)) => {
+                (None, Vec::new(), String::new(), Some(self.mask(&m)))
+            }
+        };
+        Exchange {
+            step: step.to_string(),
+            method,
+            url,
+            request_headers: headers,
+            request_body: body,
+            status,
+            response_headers,
+            response_body,
+            error,
+            started,
+            elapsed,
+            attempt,
+        }
+    }
+
+    /// A prepared request as text for a dry run (masked).
+    fn describe(&self, p: &Prepared) -> String {
+        let mut s = format!("{} {}\n", p.verb.as_str(), p.url);
+        for (k, v) in &p.headers {
+            s.push_str(&format!("{k}: {}\n", mask_header(k, v)));
+        }
+        if let Some(b) = &p.body {
+            s.push_str(&format!("content-type: {}\n\n", b.content_type));
+            s.push_str(&String::from_utf8_lossy(&b.bytes));
+            s.push('\n');
+        }
+        self.mask(&s)
+    }
+
+    async fn for_loop(&self, f: &For, env: &mut Vars) -> Res<()> {
+        let parallel = match &f.parallel {
+            Some(p) => match self.eval(p, env)?.reveal() {
+                Value::Int(n) if *n > 0 => *n as usize,
+                _ => 1,
+            },
+            None => 1,
+        };
+        let mut steps = Vec::new();
+        collect_steps(&f.body.stmts, &mut steps);
+        // A paginated method: one iteration per page, in order.
+        if let ExprKind::Call(CallExpr {
+            func,
+            method: Some(method),
+            args,
+        }) = &f.iter.kind
+        {
+            let args = self.args(args, env).await?;
+            let results = self
+                .pages(f, env, &func.name, &method.name, args, &steps)
+                .await?;
+            for (name, list) in results {
+                env.insert(name, Value::list(list));
+            }
+            return Ok(());
+        }
+        let items = match self.eval(&f.iter, env)? {
+            Value::Unknown => vec![Value::Unknown],
+            v => match v.reveal() {
+                Value::List(items) => items
+                    .iter()
+                    .map(|i| i.clone().taint(v.is_secret()))
+                    .collect(),
+                Value::Null => Vec::new(),
+                Value::Range(a, b) => (*a..=*b).map(Value::Int).collect(),
+                other => {
+                    return Err(RunError::at(
+                        f.iter.span,
+                        format!("`for` needs a list, found a {}", other.type_name()),
+                    ));
+                }
+            },
+        };
+        let base: &Vars = env;
+        let futures = items.into_iter().map(|item| {
+            let mut local = base.clone();
+            local.insert(f.var.name.clone(), item);
+            async move {
+                match self.block(&f.body.stmts, &mut local).await? {
+                    Flow::Normal => Ok(local),
+                    Flow::Return(_) => Err(RunError::at(
+                        f.body.span,
+                        "`return` inside a loop body is not supported",
+                    )),
+                }
+            }
+        });
+        let mut stream = futures_util::stream::iter(futures).buffered(parallel);
+        let mut per_step: Vec<Vec<Value>> = vec![Vec::new(); steps.len()];
+        while let Some(r) = stream.next().await {
+            let local = r?;
+            for (i, name) in steps.iter().enumerate() {
+                if let Some(v) = local.get(name) {
+                    per_step[i].push(v.clone());
+                }
+            }
+        }
+        drop(stream);
+        for (name, list) in steps.into_iter().zip(per_step) {
+            env.insert(name, Value::list(list));
+        }
+        Ok(())
+    }
+
+    async fn pages(
+        &self,
+        f: &For,
+        env: &Vars,
+        integration: &str,
+        method: &str,
+        args: Vec<(Option<String>, Value)>,
+        steps: &[String],
+    ) -> Res<Vec<(String, Vec<Value>)>> {
+        let program = self.cx.program.clone();
+        let span = f.iter.span;
+        let m = program
+            .method(integration, method)
+            .ok_or_else(|| RunError::at(span, format!("no method `{integration}.{method}`")))?;
+        let integ = program
+            .integration(integration)
+            .ok_or_else(|| RunError::at(span, format!("no integration `{integration}`")))?;
+        let paginate = m.items.iter().find_map(|i| match i {
+            MethodItem::Paginate(p) => Some(p),
+            _ => None,
+        });
+        let vars = bind(&m.params, args, &self.cx, span).map_err(|e| self.masked(e.into()))?;
+        let mut first = prepare(&self.cx, integ, m, &vars).map_err(|e| self.masked(e.into()))?;
+        let auth =
+            Auth::for_method(&self.cx, integ, m, &vars).map_err(|e| self.masked(e.into()))?;
+        let option = |key: &str| -> Option<Value> {
+            let block = paginate?.options.as_ref()?;
+            match &block.get(key)?.value {
+                EntryValue::Expr { value, .. } => eval(value, &vars, &self.cx, None).ok(),
+                _ => None,
+            }
+        };
+        let max_pages = match option("max_pages").as_ref().map(Value::reveal) {
+            Some(Value::Int(n)) if *n > 0 => *n as usize,
+            _ => 100,
+        };
+        let kind = paginate.map(|p| p.kind.name.as_str()).unwrap_or("");
+        let page_param = option("param").map(|v| v.to_text());
+        let size = match option("size").as_ref().map(Value::reveal) {
+            Some(Value::Int(n)) => Some(*n),
+            _ => None,
+        };
+        let mut page_no = match option("start").as_ref().map(Value::reveal) {
+            Some(Value::Int(n)) => *n,
+            _ => 1,
+        };
+        if kind == "page" {
+            if let Some(p) = &page_param {
+                set_query(&mut first.url, p, &page_no.to_string());
+            }
+            if let (Some(sp), Some(sz)) = (option("size_param"), size) {
+                set_query(&mut first.url, &sp.to_text(), &sz.to_string());
+            }
+        }
+        let mut per_step: Vec<Vec<Value>> = vec![Vec::new(); steps.len()];
+        let mut next = Some(first);
+        let mut count = 0usize;
+        while let Some(mut req) = next.take() {
+            count += 1;
+            auth.apply(&mut req)
+                .await
+                .map_err(|e| self.masked(e.into()))?;
+            let step_name = format!("{}[page {count}]", f.var.name);
+            self.observer
+                .step_started(&step_name, &format!("{integration}.{method}"));
+            let response_req = req.clone();
+            let outcome = self.send_and_read(&step_name, integ, m, &vars, req).await?;
+            self.observer.step_finished(
+                &step_name,
+                &format!("{integration}.{method}"),
+                &outcome.result,
+            );
+            if outcome.failure.is_some() {
+                return Err(RunError {
+                    message: self.mask(&format!(
+                        "page {count} of `{integration}.{method}` ({}) failed: {}",
+                        outcome.request,
+                        outcome.result.error.clone().unwrap_or_default()
+                    )),
+                    span: Some(span),
+                    step: Some(step_name),
+                    usage: false,
+                });
+            }
+            let result = outcome.result;
+            // Work out the next page before the body runs.
+            if count < max_pages && !self.cx.dry_run {
+                let response = Response::new(
+                    result.status as u16,
+                    result.headers.clone(),
+                    result.body.clone().into_bytes(),
+                );
+                let base_url = response_req.url.clone();
+                let mut follow = |url: String| {
+                    let mut r = response_req.clone();
+                    r.url = url;
+                    next = Some(r);
+                };
+                match kind {
+                    "next_url" => {
+                        if let Some(e) = paginate.and_then(|p| p.value.as_ref()) {
+                            let v =
+                                eval(e, &vars, &self.cx, Some(&response)).unwrap_or(Value::Null);
+                            let t = v.to_text();
+                            if !v.is_null() && !t.is_empty() {
+                                follow(resolve_url(&base_url, &t));
+                            }
+                        }
+                    }
+                    "link_header" => {
+                        if let Some(link) = response.header("link").and_then(|l| next_link(&l)) {
+                            follow(resolve_url(&base_url, &link));
+                        }
+                    }
+                    "cursor" => {
+                        let next_e = paginate
+                            .and_then(|p| p.options.as_ref())
+                            .and_then(|b| b.get("next"))
+                            .and_then(|e| match &e.value {
+                                EntryValue::Expr { value, .. } => Some(value),
+                                _ => None,
+                            });
+                        if let (Some(e), Some(param)) = (next_e, &page_param) {
+                            let v =
+                                eval(e, &vars, &self.cx, Some(&response)).unwrap_or(Value::Null);
+                            let t = v.to_text();
+                            if !v.is_null() && !t.is_empty() {
+                                let mut url = base_url.clone();
+                                set_query(&mut url, param, &t);
+                                follow(url);
+                            }
+                        }
+                    }
+                    "page" => {
+                        let items = first_list_len(&result);
+                        let full = match (items, size) {
+                            (Some(n), Some(sz)) => n as i64 >= sz,
+                            (Some(n), None) => n > 0,
+                            (None, _) => false,
+                        };
+                        if full && let Some(p) = &page_param {
+                            page_no += 1;
+                            let mut url = base_url.clone();
+                            set_query(&mut url, p, &page_no.to_string());
+                            follow(url);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            let mut local = env.clone();
+            local.insert(f.var.name.clone(), Value::Step(Arc::new(result)));
+            if let Flow::Return(_) = self.block(&f.body.stmts, &mut local).await? {
+                return Err(RunError::at(
+                    f.body.span,
+                    "`return` inside a loop body is not supported",
+                ));
+            }
+            for (i, name) in steps.iter().enumerate() {
+                if let Some(v) = local.get(name) {
+                    per_step[i].push(v.clone());
+                }
+            }
+        }
+        Ok(steps.iter().cloned().zip(per_step).collect())
+    }
+
+    async fn parallel(&self, b: &StmtBlock, env: &mut Vars) -> Res<()> {
+        let base: &Vars = env;
+        let branches = b.stmts.iter().map(|s| {
+            let mut local = base.clone();
+            async move {
+                match self.stmt(s, &mut local).await? {
+                    Flow::Normal => Ok(local),
+                    Flow::Return(_) => Err(RunError::at(
+                        s.span,
+                        "`return` inside `parallel` is not supported",
+                    )),
+                }
+            }
+        });
+        let ends = futures_util::future::try_join_all(branches).await?;
+        for local in ends {
+            for (k, v) in local {
+                let changed = env.get(&k).is_none_or(|old| *old != v);
+                if changed {
+                    env.insert(k, v);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn matches(p: &Pattern, failure: &Failure) -> bool {
+    match (&p.kind, failure) {
+        (PatternKind::Any, _) => true,
+        (PatternKind::Status(s), Failure::Status(code)) => *s == *code as i64,
+        (PatternKind::Range(a, b), Failure::Status(code)) => (*a..=*b).contains(&(*code as i64)),
+        (PatternKind::Timeout, Failure::Timeout) => true,
+        (PatternKind::Error, Failure::Error) => true,
+        _ => false,
+    }
+}
+
+fn collect_steps(stmts: &[Stmt], out: &mut Vec<String>) {
+    for s in stmts {
+        match &s.kind {
+            StmtKind::Step(st) => {
+                out.push(st.name.name.clone());
+                for a in st.arms.iter().flatten() {
+                    collect_steps(std::slice::from_ref(&a.body), out);
+                }
+            }
+            StmtKind::If(i) => {
+                collect_steps(&i.then.stmts, out);
+                match &i.otherwise {
+                    Some(Else::Block(b)) => collect_steps(&b.stmts, out),
+                    Some(Else::If(s)) => collect_steps(std::slice::from_ref(s), out),
+                    None => {}
+                }
+            }
+            StmtKind::For(f) => collect_steps(&f.body.stmts, out),
+            StmtKind::Parallel(b) | StmtKind::Block(b) => collect_steps(&b.stmts, out),
+            _ => {}
+        }
+    }
+}
+
+fn expect_text(ranges: &[(i64, i64)]) -> String {
+    ranges
+        .iter()
+        .map(|(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}..{b}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn body_preview(r: &Response) -> String {
+    let text = r.text();
+    let t = text.trim();
+    if t.is_empty() {
+        return String::new();
+    }
+    let short: String = t.chars().take(200).collect();
+    let more = if t.chars().count() > 200 { "…" } else { "" };
+    format!("; the body was: {short}{more}")
+}
+
+/// Authorization-like headers never appear in traces, even when not secret.
+pub fn mask_header(name: &str, value: &str) -> String {
+    let n = name.to_ascii_lowercase();
+    if matches!(
+        n.as_str(),
+        "authorization" | "proxy-authorization" | "cookie" | "set-cookie" | "x-api-key"
+    ) {
+        super::value::MASK.to_string()
+    } else {
+        value.to_string()
+    }
+}
+
+/// Multipart boundaries are random; cassettes compare bodies without them.
+pub fn normalise_multipart(body: &str) -> String {
+    let mut out = body.to_string();
+    while let Some(i) = out.find("rbk-") {
+        let end = out[i..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .map(|e| i + e)
+            .unwrap_or(out.len());
+        if end - i < 20 {
+            break;
+        }
+        out.replace_range(i..end, "BOUNDARY");
+    }
+    out
+}
+
+fn set_query(url: &mut String, key: &str, value: &str) {
+    if let Ok(mut u) = reqwest::Url::parse(url) {
+        let pairs: Vec<(String, String)> = u
+            .query_pairs()
+            .filter(|(k, _)| k != key)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        u.query_pairs_mut()
+            .clear()
+            .extend_pairs(pairs)
+            .append_pair(key, value);
+        *url = u.to_string();
+    }
+}
+
+fn resolve_url(base: &str, next: &str) -> String {
+    match reqwest::Url::parse(base).and_then(|b| b.join(next)) {
+        Ok(u) => u.to_string(),
+        Err(_) => next.to_string(),
+    }
+}
+
+/// The `rel="next"` target of an RFC 8288 Link header.
+pub fn next_link(header: &str) -> Option<String> {
+    for part in header.split(',') {
+        let mut pieces = part.split(';');
+        let target = pieces.next()?.trim();
+        let is_next = pieces.any(|p| {
+            let p = p.trim().to_ascii_lowercase();
+            p == "rel=\"next\""
+                || p == "rel=next"
+                || (p.starts_with("rel=")
+                    && p.split_whitespace()
+                        .any(|w| w.trim_matches(|c| c == '"' || c == '=').ends_with("next")))
+        });
+        if is_next {
+            return Some(
+                target
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_string(),
+            );
+        }
+    }
+    None
+}
+
+fn first_list_len(r: &StepResult) -> Option<usize> {
+    r.outputs.iter().find_map(|(_, v)| match v.reveal() {
+        Value::List(l) => Some(l.len()),
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_header_next() {
+        let h =
+            r#"<https://api.x/repos?page=2>; rel="next", <https://api.x/repos?page=5>; rel="last""#;
+        assert_eq!(next_link(h).as_deref(), Some("https://api.x/repos?page=2"));
+        assert_eq!(
+            next_link(r#"<https://api.x/repos?page=5>; rel="last""#),
+            None
+        );
+    }
+
+    #[test]
+    fn query_params_are_replaced() {
+        let mut u = "http://h/x?a=1&page=1".to_string();
+        set_query(&mut u, "page", "2");
+        assert_eq!(u, "http://h/x?a=1&page=2");
+    }
+}

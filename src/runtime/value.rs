@@ -1,0 +1,274 @@
+//! Run-time values. A value derived from a secret is wrapped in
+//! [`Value::Secret`]; it prints as `•••` and its text is registered with
+//! the [`Redactor`](super::redact::Redactor) wherever it leaves rbk.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, FixedOffset};
+
+/// What a secret prints as.
+pub const MASK: &str = "•••";
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(Arc<str>),
+    List(Arc<Vec<Value>>),
+    /// A JSON object (or a record such as `instance`), in insertion order.
+    Object(Arc<Vec<(String, Value)>>),
+    Datetime(DateTime<FixedOffset>),
+    Duration(Duration),
+    Bytes(Arc<Vec<u8>>),
+    Range(i64, i64),
+    Cert(Arc<Certificate>),
+    Step(Arc<StepResult>),
+    /// A value derived from `secret(...)`.
+    Secret(Arc<Value>),
+    /// Not known before the request is sent (dry runs).
+    Unknown,
+}
+
+/// A client certificate as written: PEM text or PKCS#12 bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Certificate {
+    Pem {
+        cert: String,
+        key: String,
+        password: Option<String>,
+    },
+    Pfx {
+        der: Vec<u8>,
+        password: Option<String>,
+    },
+}
+
+/// The result of a step: the six fields every result has, plus outputs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepResult {
+    pub ok: bool,
+    pub status: i64,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+    pub error: Option<String>,
+    pub elapsed: Duration,
+    pub outputs: Vec<(String, Value)>,
+}
+
+impl StepResult {
+    pub fn field(&self, name: &str) -> Option<Value> {
+        Some(match name {
+            "ok" => Value::Bool(self.ok),
+            "status" => Value::Int(self.status),
+            "headers" => Value::Object(Arc::new(
+                self.headers
+                    .iter()
+                    .map(|(k, v)| (k.to_ascii_lowercase(), Value::str(v)))
+                    .collect(),
+            )),
+            "body" => Value::str(&self.body),
+            "error" => match &self.error {
+                Some(e) => Value::str(e),
+                None => Value::Null,
+            },
+            "elapsed" => Value::Duration(self.elapsed),
+            _ => {
+                return self
+                    .outputs
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone());
+            }
+        })
+    }
+}
+
+impl Value {
+    pub fn str(s: &str) -> Value {
+        Value::Str(Arc::from(s))
+    }
+
+    pub fn list(items: Vec<Value>) -> Value {
+        Value::List(Arc::new(items))
+    }
+
+    pub fn object(fields: Vec<(String, Value)>) -> Value {
+        Value::Object(Arc::new(fields))
+    }
+
+    /// Wraps in the secret taint when `secret`.
+    pub fn taint(self, secret: bool) -> Value {
+        if secret && !matches!(self, Value::Secret(_) | Value::Null | Value::Unknown) {
+            Value::Secret(Arc::new(self))
+        } else {
+            self
+        }
+    }
+
+    pub fn is_secret(&self) -> bool {
+        match self {
+            Value::Secret(_) => true,
+            Value::List(items) => items.iter().any(Value::is_secret),
+            Value::Object(fields) => fields.iter().any(|(_, v)| v.is_secret()),
+            _ => false,
+        }
+    }
+
+    /// The value without its taint (the caller registers the text).
+    pub fn reveal(&self) -> &Value {
+        match self {
+            Value::Secret(v) => v.reveal(),
+            v => v,
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self.reveal(), Value::Null)
+    }
+
+    pub fn type_name(&self) -> &'static str {
+        match self.reveal() {
+            Value::Null => "null",
+            Value::Bool(_) => "bool",
+            Value::Int(_) => "int",
+            Value::Float(_) => "float",
+            Value::Str(_) => "string",
+            Value::List(_) => "list",
+            Value::Object(_) => "object",
+            Value::Datetime(_) => "datetime",
+            Value::Duration(_) => "duration",
+            Value::Bytes(_) => "bytes",
+            Value::Range(..) => "range",
+            Value::Cert(_) => "certificate",
+            Value::Step(_) => "step result",
+            Value::Secret(_) => "secret",
+            Value::Unknown => "unknown",
+        }
+    }
+
+    /// The text a value interpolates as, secrets included (callers decide
+    /// whether the result is tainted).
+    pub fn to_text(&self) -> String {
+        match self {
+            Value::Null => String::new(),
+            Value::Str(s) => s.to_string(),
+            Value::Secret(v) => v.to_text(),
+            Value::Datetime(d) => d.to_rfc3339(),
+            Value::Duration(d) => format_duration(*d),
+            Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+            Value::Unknown => "…".to_string(),
+            other => other.to_json(true).to_string(),
+        }
+    }
+
+    /// The value as JSON; secrets revealed when `reveal`, masked otherwise.
+    pub fn to_json(&self, reveal: bool) -> serde_json::Value {
+        use serde_json::Value as J;
+        match self {
+            Value::Null | Value::Unknown => J::Null,
+            Value::Bool(b) => J::Bool(*b),
+            Value::Int(i) => J::from(*i),
+            Value::Float(f) => serde_json::Number::from_f64(*f)
+                .map(J::Number)
+                .unwrap_or(J::Null),
+            Value::Str(s) => J::String(s.to_string()),
+            Value::List(items) => J::Array(items.iter().map(|v| v.to_json(reveal)).collect()),
+            Value::Object(fields) => J::Object(
+                fields
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_json(reveal)))
+                    .collect(),
+            ),
+            Value::Datetime(d) => J::String(d.to_rfc3339()),
+            Value::Duration(d) => J::String(format_duration(*d)),
+            Value::Bytes(b) => J::String(String::from_utf8_lossy(b).into_owned()),
+            Value::Range(a, b) => J::String(format!("{a}..{b}")),
+            Value::Cert(_) => J::String("<certificate>".into()),
+            Value::Step(s) => {
+                let mut m = serde_json::Map::new();
+                m.insert("ok".into(), J::Bool(s.ok));
+                m.insert("status".into(), J::from(s.status));
+                for (k, v) in &s.outputs {
+                    m.insert(k.clone(), v.to_json(reveal));
+                }
+                J::Object(m)
+            }
+            Value::Secret(v) => {
+                if reveal {
+                    v.to_json(true)
+                } else {
+                    J::String(MASK.into())
+                }
+            }
+        }
+    }
+
+    pub fn from_json(j: &serde_json::Value) -> Value {
+        use serde_json::Value as J;
+        match j {
+            J::Null => Value::Null,
+            J::Bool(b) => Value::Bool(*b),
+            J::Number(n) => match n.as_i64() {
+                Some(i) => Value::Int(i),
+                None => Value::Float(n.as_f64().unwrap_or(0.0)),
+            },
+            J::String(s) => Value::str(s),
+            J::Array(a) => Value::list(a.iter().map(Value::from_json).collect()),
+            J::Object(o) => Value::object(
+                o.iter()
+                    .map(|(k, v)| (k.clone(), Value::from_json(v)))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Truthiness for conditions: only `true` is true.
+    pub fn as_bool(&self) -> Option<bool> {
+        match self.reveal() {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+}
+
+/// `1h30m`, `250ms`, `5s`.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms == 0 {
+        return "0s".into();
+    }
+    if !ms.is_multiple_of(1000) {
+        return format!("{ms}ms");
+    }
+    let mut s = ms / 1000;
+    let mut out = String::new();
+    for (unit, size) in [("d", 86_400u128), ("h", 3_600), ("m", 60)] {
+        if s >= size {
+            out.push_str(&format!("{}{unit}", s / size));
+            s %= size;
+        }
+    }
+    if s > 0 {
+        out.push_str(&format!("{s}s"));
+    }
+    out
+}
+
+/// Prints masked: secrets as `•••`, strings unquoted at the top level.
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Secret(_) => write!(f, "{MASK}"),
+            Value::Str(s) => write!(f, "{s}"),
+            Value::Null => write!(f, "null"),
+            Value::Datetime(_) | Value::Duration(_) | Value::Bytes(_) | Value::Unknown => {
+                write!(f, "{}", self.to_text())
+            }
+            other => write!(f, "{}", other.to_json(false)),
+        }
+    }
+}
