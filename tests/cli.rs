@@ -217,3 +217,39 @@ fn graph_mermaid_renders_with_mermaid_cli() {
         );
     }
 }
+
+/// The README's main command: the quickstart runs offline from its cassette.
+#[test]
+fn quickstart_replays_offline() {
+    let o = rbk(&[
+        "run",
+        "examples/quickstart.rbk",
+        "--replay",
+        "examples/quickstart.cassette.json",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json result");
+    assert_eq!(v["service"], "Email");
+    assert_eq!(v["incidents"], 2);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("log: Email is degraded"));
+    // A request the cassette never saw fails loudly, naming it.
+    let o = rbk(&[
+        "run",
+        "examples/quickstart.rbk",
+        "--arg",
+        "service=vpn",
+        "--replay",
+        "examples/quickstart.cassette.json",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("no recorded answer for GET http://127.0.0.1:8080/services/vpn"),
+        "{err}"
+    );
+}
