@@ -7,5 +7,6 @@ pub mod check;
 pub mod cli;
 pub mod diagnostic;
 pub mod load;
+pub mod repl;
 pub mod runtime;
 pub mod syntax;

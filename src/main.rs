@@ -58,6 +58,17 @@ enum Command {
         #[command(flatten)]
         opts: RunArgs,
     },
+    /// Try methods interactively: calls, `let`, expressions, with completion and history.
+    Repl {
+        /// The .rbk files to load.
+        files: Vec<PathBuf>,
+        /// The instance to use (default: the first declared).
+        #[arg(long)]
+        instance: Option<String>,
+        /// Read environment variables and secrets from this file as well.
+        #[arg(long, value_name = "PATH")]
+        env_file: Option<PathBuf>,
+    },
     /// Draw a runbook as a flow chart.
     Graph {
         /// The .rbk file.
@@ -176,6 +187,15 @@ fn real_main() -> ExitCode {
             runbook,
             opts,
         } => cli::run::run(&file, runbook.as_deref(), &opts.into_options()),
+        Command::Repl {
+            files,
+            instance,
+            env_file,
+        } => rbk::repl::run(&rbk::repl::ReplOptions {
+            files,
+            instance,
+            env_file,
+        }),
         Command::Call { file, target, opts } => {
             cli::run::call(&file, &target, &opts.into_options())
         }

@@ -42,6 +42,23 @@ impl<'p> Cx<'p> {
         self.block(&rb.body, state, &flow, true);
     }
 
+    /// One REPL statement over the session's bindings; returns them updated.
+    pub(crate) fn repl_stmt(&mut self, s: &Stmt, vars: Vars) -> Vars {
+        let flow = Flow {
+            declared: HashMap::new(),
+            steps: RefCell::new(HashMap::new()),
+        };
+        let end = self.stmt(
+            s,
+            State {
+                vars: vars.clone(),
+                live: true,
+            },
+            &flow,
+        );
+        if end.live { end.vars } else { vars }
+    }
+
     /// Records every let and step of the body; step names must be unique.
     fn collect_decls(
         &mut self,

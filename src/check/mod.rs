@@ -159,6 +159,59 @@ pub fn check(loaded: Loaded) -> Checked {
     }
 }
 
+/// What checking one REPL input found.
+#[derive(Debug, Clone)]
+pub struct ReplChecked {
+    pub diagnostics: Vec<Diagnostic>,
+    /// Every binding after the input (the old ones, plus what it bound).
+    pub bindings: Vec<(String, types::T)>,
+    /// The type of an expression input.
+    pub ty: Option<types::T>,
+}
+
+/// Checks one REPL input against the loaded program and the session's
+/// bindings (names with their types).
+pub fn check_repl(
+    program: &Program,
+    bindings: &[(String, types::T)],
+    input: &crate::syntax::ReplInput,
+) -> ReplChecked {
+    let mut cx = Cx::new(program);
+    let vars: expr::Vars = bindings
+        .iter()
+        .map(|(k, t)| {
+            (
+                k.clone(),
+                expr::Binding {
+                    ty: t.clone(),
+                    span: Span::default(),
+                },
+            )
+        })
+        .collect();
+    let (vars, ty) = match input {
+        crate::syntax::ReplInput::Stmt(s) => (cx.repl_stmt(s, vars), None),
+        crate::syntax::ReplInput::Expr(e) => {
+            let scope = expr::Scope {
+                vars: &vars,
+                ctx: expr::Ctx::Runbook,
+                declared: None,
+            };
+            let t = cx.expr(e, &scope);
+            (vars.clone(), Some(t))
+        }
+    };
+    let mut diagnostics = cx.diags;
+    diagnostic::sort(&mut diagnostics);
+    let mut bindings: Vec<(String, types::T)> = vars.into_iter().map(|(k, b)| (k, b.ty)).collect();
+    bindings.sort_by(|a, b| a.0.cmp(&b.0));
+    ReplChecked {
+        diagnostics,
+        bindings,
+        ty,
+    }
+}
+
 /// Shared state of one checking pass.
 pub(crate) struct Cx<'p> {
     pub program: &'p Program,

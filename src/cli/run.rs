@@ -346,7 +346,8 @@ where
     }
     match result {
         Ok(v) => {
-            let text = serde_json::to_string_pretty(&v.to_json(false)).unwrap_or_default();
+            let text = serde_json::to_string_pretty(&crate::runtime::value::Ordered(&v, false))
+                .unwrap_or_default();
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{}", rt.mask(&text));
             code

@@ -440,7 +440,10 @@ impl Evaluator<'_> {
             "url_encode" => {
                 Value::str(&percent_encoding::utf8_percent_encode(&text(0)?, COMPONENT).to_string())
             }
-            "to_json" => Value::str(&arg(0)?.to_json(true).to_string()),
+            "to_json" => Value::str(
+                &serde_json::to_string(&super::value::Ordered(arg(0)?, true))
+                    .map_err(|e| err(e.to_string()))?,
+            ),
             "parse_json" => {
                 let s = text(0)?;
                 let j: serde_json::Value =

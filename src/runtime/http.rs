@@ -301,7 +301,7 @@ fn body(b: &Body, vars: &Vars, cx: &Context) -> Result<PreparedBody, EvalError> 
         BodyKind::Json(e) => {
             let v = eval(e, vars, cx, None)?;
             register_all(&v, cx);
-            let bytes = serde_json::to_vec(&v.to_json(true))
+            let bytes = serde_json::to_vec(&super::value::Ordered(&v, true))
                 .map_err(|err| EvalError::new(e.span, err.to_string()))?;
             PreparedBody {
                 content_type: "application/json".into(),

@@ -34,7 +34,8 @@ pub struct Outcome {
     pub request: String,
 }
 
-enum Flow {
+/// How a statement ended.
+pub enum Flow {
     Normal,
     Return(Value),
 }
@@ -88,7 +89,8 @@ impl Runtime {
         e
     }
 
-    fn stmt<'a>(&'a self, s: &'a Stmt, env: &'a mut Vars) -> BoxFuture<'a, Res<Flow>> {
+    /// Runs one statement in `env` (the REPL runs its inputs through this).
+    pub fn stmt<'a>(&'a self, s: &'a Stmt, env: &'a mut Vars) -> BoxFuture<'a, Res<Flow>> {
         async move {
             self.count_statement(s.span)?;
             match &s.kind {

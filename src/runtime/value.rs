@@ -235,6 +235,49 @@ impl Value {
     }
 }
 
+/// A value serialized as JSON with objects in their insertion order (the
+/// order the program wrote them), unlike [`Value::to_json`], whose maps are
+/// sorted. Secrets are revealed when the flag is set, masked otherwise.
+pub struct Ordered<'a>(pub &'a Value, pub bool);
+
+impl serde::Serialize for Ordered<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        let reveal = self.1;
+        match self.0 {
+            Value::List(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for i in items.iter() {
+                    seq.serialize_element(&Ordered(i, reveal))?;
+                }
+                seq.end()
+            }
+            Value::Object(fields) => {
+                let mut map = s.serialize_map(Some(fields.len()))?;
+                for (i, (k, v)) in fields.iter().enumerate() {
+                    // A later duplicate key wins, as in a JSON map.
+                    if fields[i + 1..].iter().any(|(k2, _)| k2 == k) {
+                        continue;
+                    }
+                    map.serialize_entry(k, &Ordered(v, reveal))?;
+                }
+                map.end()
+            }
+            Value::Step(st) => {
+                let mut map = s.serialize_map(None)?;
+                map.serialize_entry("ok", &st.ok)?;
+                map.serialize_entry("status", &st.status)?;
+                for (k, v) in &st.outputs {
+                    map.serialize_entry(k, &Ordered(v, reveal))?;
+                }
+                map.end()
+            }
+            Value::Secret(v) if reveal => Ordered(v, reveal).serialize(s),
+            other => other.to_json(reveal).serialize(s),
+        }
+    }
+}
+
 /// `1h30m`, `250ms`, `5s`.
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();

@@ -4,7 +4,8 @@
 pub mod ast;
 mod errors;
 pub mod format;
+pub mod highlight;
 pub mod parser;
 pub mod span;
 
-pub use parser::{parse, parse_expr};
+pub use parser::{ReplInput, parse, parse_expr, parse_repl};

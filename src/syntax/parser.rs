@@ -81,6 +81,52 @@ pub fn parse(file: FileId, text: &str) -> (Module, Vec<Diagnostic>) {
     )
 }
 
+/// One line (or several) of REPL input. Built once per input, so its size does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReplInput {
+    Stmt(Stmt),
+    Expr(Expr),
+}
+
+/// Parses REPL input: `let x = ...`, `step s = integ.method(...)`, or an
+/// expression (a bare method call is an expression here).
+pub fn parse_repl(file: FileId, text: &str) -> Result<ReplInput, Box<Diagnostic>> {
+    enable_error_detail();
+    if let Some(at) = too_deep(text) {
+        return Err(Box::new(
+            Diagnostic::error(
+                codes::SYNTAX,
+                format!("brackets are nested more than {MAX_NESTING} deep"),
+            )
+            .at(Span::new(file, at, at + 1), "nested too deep"),
+        ));
+    }
+    let mut pairs = RbkParser::parse(Rule::repl_input, text)
+        .map_err(|e| Box::new(errors::syntax_error(file, text, &e)))?;
+    let b = Builder::new(file, text);
+    let Some(top) = pairs.next() else {
+        return Err(Box::new(internal(file, 0)));
+    };
+    let Some(inner) = top
+        .into_inner()
+        .find(|p| !is_trivia(p.as_rule()) && p.as_rule() != Rule::EOI)
+    else {
+        return Err(Box::new(internal(file, 0)));
+    };
+    let result = if inner.as_rule() == Rule::expr {
+        b.expr(inner).map(ReplInput::Expr)
+    } else {
+        b.stmt(inner).map(ReplInput::Stmt)
+    };
+    let mut diags = b.diags.into_inner();
+    match result {
+        Ok(r) if diags.is_empty() => Ok(r),
+        Ok(_) => Err(Box::new(diags.remove(0))),
+        Err(Internal(at)) => Err(Box::new(internal(file, at))),
+    }
+}
+
 /// How deep `(`, `[` and `{` may nest; deeper input is refused before
 /// parsing, so that no input can exhaust the stack.
 pub const MAX_NESTING: usize = 200;
