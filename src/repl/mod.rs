@@ -62,6 +62,7 @@ pub fn run(opts: &ReplOptions) -> u8 {
             }
         },
         inputs: 0,
+        redactor: Arc::new(crate::runtime::redact::Redactor::new()),
     };
     if !session.load() && !interactive {
         return 1;
@@ -86,6 +87,8 @@ struct Session {
     names: Rc<RefCell<Names>>,
     tokio: tokio::runtime::Runtime,
     inputs: usize,
+    /// Every secret seen this session, so that later output masks it too.
+    redactor: Arc<crate::runtime::redact::Redactor>,
 }
 
 fn empty_program() -> Program {
@@ -300,7 +303,7 @@ impl Session {
                         .get(n)
                         .map(|v| short(&v.to_string(), 120))
                         .unwrap_or_default();
-                    println!("{n}: {t} = {v}");
+                    println!("{n}: {t} = {}", self.redactor.mask(&v));
                 }
             }
             "instance" => {
@@ -559,7 +562,10 @@ impl Session {
             self.env.clone(),
             self.dry,
         ) {
-            Ok(c) => c,
+            Ok(mut c) => {
+                c.redactor = self.redactor.clone();
+                c
+            }
             Err(e) => {
                 eprintln!("error: {}", e.message);
                 return;
