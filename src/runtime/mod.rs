@@ -194,6 +194,8 @@ pub struct Runtime {
     max_steps: u64,
     exchanges: Mutex<Vec<Exchange>>,
     replay: Option<cassette::Replay>,
+    /// OAuth2 and JWT tokens, shared by every step of the run.
+    pub tokens: auth::token_cache::TokenCache,
 }
 
 impl Runtime {
@@ -206,12 +208,19 @@ impl Runtime {
             max_steps: u64::MAX,
             exchanges: Mutex::new(Vec::new()),
             replay: None,
+            tokens: auth::token_cache::TokenCache::in_memory(),
         }
     }
 
     /// Stops a run that executes more than `n` statements.
     pub fn with_max_steps(mut self, n: u64) -> Runtime {
         self.max_steps = n;
+        self
+    }
+
+    /// Uses this token cache (e.g. the user's file cache) instead of memory.
+    pub fn with_tokens(mut self, tokens: auth::token_cache::TokenCache) -> Runtime {
+        self.tokens = tokens;
         self
     }
 

@@ -42,6 +42,9 @@ pub enum Flow {
 
 type Res<T> = Result<T, RunError>;
 
+/// Per-step lists of a paged loop, or the value a body returned.
+type Pages = (Vec<(String, Vec<Value>)>, Option<Value>);
+
 impl Runtime {
     /// Runs a runbook by name with `(name, value)` arguments; its result is
     /// the object it returns (`{}` when it returns nothing).
@@ -136,8 +139,8 @@ impl Runtime {
                         }
                     }
                 }
-                StmtKind::For(f) => self.for_loop(f, env).await?,
-                StmtKind::Parallel(b) => self.parallel(b, env).await?,
+                StmtKind::For(f) => return self.for_loop(f, env).await,
+                StmtKind::Parallel(b) => return self.parallel(b, env).await,
                 StmtKind::Block(b) => return self.block(&b.stmts, env).await,
                 StmtKind::Wait(e) => {
                     let v = self.eval(e, env)?;
@@ -201,7 +204,8 @@ impl Runtime {
             None => 1,
         };
         let mut attempt = 0u64;
-        let outcome = loop {
+        let polling_since = Instant::now();
+        let mut outcome = loop {
             attempt += 1;
             let outcome = self.call_target(st, &target, args.clone()).await?;
             let Some(u) = &st.until else { break outcome };
@@ -234,6 +238,10 @@ impl Runtime {
             };
             tokio::time::sleep(every).await;
         };
+        if st.until.is_some() {
+            // A polling step's time covers every call and the waits between.
+            outcome.result.elapsed = polling_since.elapsed();
+        }
         self.observer
             .step_finished(&st.name.name, &target, &outcome.result);
         let mut result = outcome.result.clone();
@@ -353,13 +361,11 @@ impl Runtime {
             .integration(integration)
             .ok_or_else(|| RunError::at(span, format!("no integration `{integration}`")))?;
         let vars = bind(&m.params, args, &self.cx, span).map_err(|e| self.masked(e.into()))?;
-        let mut prepared = prepare(&self.cx, integ, m, &vars).map_err(|e| self.masked(e.into()))?;
+        let prepared = prepare(&self.cx, integ, m, &vars).map_err(|e| self.masked(e.into()))?;
         let auth =
             Auth::for_method(&self.cx, integ, m, &vars).map_err(|e| self.masked(e.into()))?;
-        auth.apply(&mut prepared)
+        self.send_and_read(step, integ, m, &vars, prepared, &auth)
             .await
-            .map_err(|e| self.masked(e.into()))?;
-        self.send_and_read(step, integ, m, &vars, prepared).await
     }
 
     async fn send_and_read(
@@ -369,10 +375,18 @@ impl Runtime {
         m: &Method,
         vars: &Vars,
         prepared: Prepared,
+        auth: &Auth,
     ) -> Res<Outcome> {
         let request = self.mask(&format!("{} {}", prepared.verb.as_str(), prepared.url));
         if self.cx.dry_run {
-            self.observer.dry_request(step, &self.describe(&prepared));
+            let mut shown = prepared.clone();
+            if let Ok(client) = self.pool.client(&self.cx, integ) {
+                let env = self.auth_env(integ, &client);
+                auth.apply(&mut shown, &env)
+                    .await
+                    .map_err(|e| self.masked(e.into()))?;
+            }
+            self.observer.dry_request(step, &self.describe(&shown));
             let mut outs: Vec<(String, Value)> = Vec::new();
             for item in &m.items {
                 if let MethodItem::Output(o) = item {
@@ -396,7 +410,7 @@ impl Runtime {
             });
         }
         let started = Instant::now();
-        let response = match self.send(step, integ, &prepared).await? {
+        let response = match self.send(step, integ, &prepared, auth).await? {
             Ok(r) => r,
             Err(t) => {
                 let (failure, msg) = match t {
@@ -505,20 +519,47 @@ impl Runtime {
         &self,
         step: &str,
         integ: &Integration,
-        p: &Prepared,
+        unsigned: &Prepared,
+        auth: &Auth,
     ) -> Res<Result<Response, Transport>> {
         if let Some(replay) = &self.replay {
+            let mut authorized = unsigned.clone();
+            if let Ok(client) = self.pool.client(&self.cx, integ) {
+                let env = self.auth_env(integ, &client);
+                auth.apply(&mut authorized, &env)
+                    .await
+                    .map_err(|e| self.masked(e.into()))?;
+            }
+            let p = &authorized;
             let masked = self.masked_request(p);
-            let r = replay
-                .answer(&masked.0, &masked.1, &masked.2)
-                .map_err(|msg| RunError {
-                    message: msg,
-                    span: None,
-                    step: Some(step.to_string()),
-                    usage: false,
-                })?;
-            self.record(self.exchange(step, p, Ok(&r), SystemTime::now(), Duration::ZERO, 1));
-            return Ok(Ok(r));
+            // The cassette holds every try of a retried request: answer the
+            // retries from it too (without waiting), as the recording went.
+            let mut attempt = 0u32;
+            loop {
+                attempt += 1;
+                let r = replay
+                    .answer(&masked.0, &masked.1, &masked.2)
+                    .map_err(|msg| RunError {
+                        message: msg,
+                        span: None,
+                        step: Some(step.to_string()),
+                        usage: false,
+                    })?;
+                self.record(self.exchange(
+                    step,
+                    p,
+                    Ok(&r),
+                    SystemTime::now(),
+                    Duration::ZERO,
+                    attempt,
+                ));
+                let retried = p.retry.retries_verb(p.verb)
+                    && attempt < p.retry.attempts
+                    && p.retry.retries_status(r.status);
+                if !retried {
+                    return Ok(Ok(r));
+                }
+            }
         }
         let client = self.pool.client(&self.cx, integ).map_err(|m| {
             RunError::at(
@@ -527,9 +568,18 @@ impl Runtime {
             )
         })?;
         let limit = self.pool.limit(&self.cx, integ);
+        let env = self.auth_env(integ, &client);
         let mut attempt = 0u32;
+        let mut reauthorized = false;
         loop {
             attempt += 1;
+            // Authorize each try afresh: signatures carry timestamps, and a
+            // token may have been refreshed.
+            let mut authorized = unsigned.clone();
+            auth.apply(&mut authorized, &env)
+                .await
+                .map_err(|e| self.masked(e.into()))?;
+            let p = &authorized;
             let _permit = match &limit.concurrency {
                 Some(s) => Some(
                     s.clone()
@@ -553,11 +603,22 @@ impl Runtime {
                 elapsed,
                 attempt,
             ));
+            // A 401 with a token: fetch a new token and resend, once.
+            if let Ok(resp) = &r
+                && resp.status == 401
+                && !reauthorized
+                && auth.unauthorized(&env).await
+            {
+                reauthorized = true;
+                attempt -= 1;
+                continue;
+            }
             let retryable = p.retry.retries_verb(p.verb) && attempt < p.retry.attempts;
             let wait = match &r {
                 Ok(resp) if retryable && p.retry.retries_status(resp.status) => Some(
                     resp.header("retry-after")
                         .and_then(|h| retry_after(&h))
+                        .map(|d| d.min(p.retry.max_backoff))
                         .unwrap_or_else(|| p.retry.delay(attempt)),
                 ),
                 Err(_) if retryable => Some(p.retry.delay(attempt)),
@@ -577,6 +638,19 @@ impl Runtime {
                 }
                 None => return Ok(r),
             }
+        }
+    }
+
+    fn auth_env<'a>(
+        &'a self,
+        integ: &'a Integration,
+        client: &'a reqwest::Client,
+    ) -> super::auth::AuthEnv<'a> {
+        super::auth::AuthEnv {
+            cx: &self.cx,
+            client,
+            integration: &integ.name.name,
+            tokens: &self.tokens,
         }
     }
 
@@ -659,7 +733,7 @@ impl Runtime {
         self.mask(&s)
     }
 
-    async fn for_loop(&self, f: &For, env: &mut Vars) -> Res<()> {
+    async fn for_loop(&self, f: &For, env: &mut Vars) -> Res<Flow> {
         let parallel = match &f.parallel {
             Some(p) => match self.eval(p, env)?.reveal() {
                 Value::Int(n) if *n > 0 => *n as usize,
@@ -677,13 +751,16 @@ impl Runtime {
         }) = &f.iter.kind
         {
             let args = self.args(args, env).await?;
-            let results = self
+            let (results, returned) = self
                 .pages(f, env, &func.name, &method.name, args, &steps)
                 .await?;
+            if let Some(v) = returned {
+                return Ok(Flow::Return(v));
+            }
             for (name, list) in results {
                 env.insert(name, Value::list(list));
             }
-            return Ok(());
+            return Ok(Flow::Normal);
         }
         let items = match self.eval(&f.iter, env)? {
             Value::Unknown => vec![Value::Unknown],
@@ -703,34 +780,42 @@ impl Runtime {
             },
         };
         let base: &Vars = env;
-        let futures = items.into_iter().map(|item| {
+        let count = items.len();
+        let futures = items.into_iter().enumerate().map(|(n, item)| {
             let mut local = base.clone();
             local.insert(f.var.name.clone(), item);
             async move {
-                match self.block(&f.body.stmts, &mut local).await? {
-                    Flow::Normal => Ok(local),
-                    Flow::Return(_) => Err(RunError::at(
-                        f.body.span,
-                        "`return` inside a loop body is not supported",
-                    )),
-                }
+                let flow = self.block(&f.body.stmts, &mut local).await?;
+                Ok::<_, RunError>((n, local, flow))
             }
         });
-        let mut stream = futures_util::stream::iter(futures).buffered(parallel);
-        let mut per_step: Vec<Vec<Value>> = vec![Vec::new(); steps.len()];
+        // Unordered, so a failure (or a `return`) is seen as soon as it
+        // happens: leaving drops the stream, which cancels the bodies still
+        // running and starts no new one. Results are put back in item order.
+        let mut stream = futures_util::stream::iter(futures).buffer_unordered(parallel);
+        let mut ends: Vec<Option<Vars>> = vec![None; count];
         while let Some(r) = stream.next().await {
-            let local = r?;
+            let (n, local, flow) = r?;
+            if let Flow::Return(v) = flow {
+                return Ok(Flow::Return(v));
+            }
+            if let Some(slot) = ends.get_mut(n) {
+                *slot = Some(local);
+            }
+        }
+        drop(stream);
+        let mut per_step: Vec<Vec<Value>> = vec![Vec::new(); steps.len()];
+        for local in ends.into_iter().flatten() {
             for (i, name) in steps.iter().enumerate() {
                 if let Some(v) = local.get(name) {
                     per_step[i].push(v.clone());
                 }
             }
         }
-        drop(stream);
         for (name, list) in steps.into_iter().zip(per_step) {
             env.insert(name, Value::list(list));
         }
-        Ok(())
+        Ok(Flow::Normal)
     }
 
     async fn pages(
@@ -741,7 +826,7 @@ impl Runtime {
         method: &str,
         args: Vec<(Option<String>, Value)>,
         steps: &[String],
-    ) -> Res<Vec<(String, Vec<Value>)>> {
+    ) -> Res<Pages> {
         let program = self.cx.program.clone();
         let span = f.iter.span;
         let m = program
@@ -790,16 +875,18 @@ impl Runtime {
         let mut per_step: Vec<Vec<Value>> = vec![Vec::new(); steps.len()];
         let mut next = Some(first);
         let mut count = 0usize;
-        while let Some(mut req) = next.take() {
+        while let Some(unsigned) = next.take() {
             count += 1;
-            auth.apply(&mut req)
-                .await
-                .map_err(|e| self.masked(e.into()))?;
+            // The next page is built from the request before auth, so an
+            // API key in the query is not added twice.
+            let response_req = unsigned.clone();
+            let req = unsigned;
             let step_name = format!("{}[page {count}]", f.var.name);
             self.observer
                 .step_started(&step_name, &format!("{integration}.{method}"));
-            let response_req = req.clone();
-            let outcome = self.send_and_read(&step_name, integ, m, &vars, req).await?;
+            let outcome = self
+                .send_and_read(&step_name, integ, m, &vars, req, &auth)
+                .await?;
             self.observer.step_finished(
                 &step_name,
                 &format!("{integration}.{method}"),
@@ -819,7 +906,7 @@ impl Runtime {
             }
             let result = outcome.result;
             // Work out the next page before the body runs.
-            if count < max_pages && !self.cx.dry_run {
+            if !self.cx.dry_run {
                 let response = Response::new(
                     result.status as u16,
                     result.headers.clone(),
@@ -882,14 +969,16 @@ impl Runtime {
                     }
                     _ => {}
                 }
+                if count >= max_pages && next.take().is_some() {
+                    self.observer.note(&format!(
+                        "stopped `{integration}.{method}` after {max_pages} pages (max_pages); there are more"
+                    ));
+                }
             }
             let mut local = env.clone();
             local.insert(f.var.name.clone(), Value::Step(Arc::new(result)));
-            if let Flow::Return(_) = self.block(&f.body.stmts, &mut local).await? {
-                return Err(RunError::at(
-                    f.body.span,
-                    "`return` inside a loop body is not supported",
-                ));
+            if let Flow::Return(v) = self.block(&f.body.stmts, &mut local).await? {
+                return Ok((Vec::new(), Some(v)));
             }
             for (i, name) in steps.iter().enumerate() {
                 if let Some(v) = local.get(name) {
@@ -897,25 +986,37 @@ impl Runtime {
                 }
             }
         }
-        Ok(steps.iter().cloned().zip(per_step).collect())
+        Ok((steps.iter().cloned().zip(per_step).collect(), None))
     }
 
-    async fn parallel(&self, b: &StmtBlock, env: &mut Vars) -> Res<()> {
+    async fn parallel(&self, b: &StmtBlock, env: &mut Vars) -> Res<Flow> {
         let base: &Vars = env;
-        let branches = b.stmts.iter().map(|s| {
-            let mut local = base.clone();
-            async move {
-                match self.stmt(s, &mut local).await? {
-                    Flow::Normal => Ok(local),
-                    Flow::Return(_) => Err(RunError::at(
-                        s.span,
-                        "`return` inside `parallel` is not supported",
-                    )),
+        let mut branches: futures_util::stream::FuturesUnordered<_> = b
+            .stmts
+            .iter()
+            .enumerate()
+            .map(|(n, s)| {
+                let mut local = base.clone();
+                async move {
+                    let flow = self.stmt(s, &mut local).await?;
+                    Ok::<_, RunError>((n, local, flow))
                 }
+            })
+            .collect();
+        // The first failure or `return` ends the block; dropping the other
+        // branches cancels them. Otherwise the branches join in order.
+        let mut ends: Vec<Option<Vars>> = vec![None; b.stmts.len()];
+        while let Some(r) = branches.next().await {
+            let (n, local, flow) = r?;
+            if let Flow::Return(v) = flow {
+                return Ok(Flow::Return(v));
             }
-        });
-        let ends = futures_util::future::try_join_all(branches).await?;
-        for local in ends {
+            if let Some(slot) = ends.get_mut(n) {
+                *slot = Some(local);
+            }
+        }
+        drop(branches);
+        for local in ends.into_iter().flatten() {
             for (k, v) in local {
                 let changed = env.get(&k).is_none_or(|old| *old != v);
                 if changed {
@@ -923,7 +1024,7 @@ impl Runtime {
                 }
             }
         }
-        Ok(())
+        Ok(Flow::Normal)
     }
 }
 

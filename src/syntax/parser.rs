@@ -3,7 +3,7 @@
 //! unexpected shape becomes an internal-error diagnostic.
 
 use std::cell::RefCell;
-use std::sync::{LazyLock, Once};
+use std::sync::LazyLock;
 
 use pest::Parser as _;
 use pest::iterators::{Pair, Pairs};
@@ -24,7 +24,6 @@ const MAX_SYNTAX_ERRORS: usize = 20;
 /// and the diagnostics found; syntax errors in one top-level item do not
 /// hide errors in the others.
 pub fn parse(file: FileId, text: &str) -> (Module, Vec<Diagnostic>) {
-    enable_error_detail();
     if let Some(at) = too_deep(text) {
         let d = Diagnostic::error(
             codes::SYNTAX,
@@ -51,7 +50,8 @@ pub fn parse(file: FileId, text: &str) -> (Module, Vec<Diagnostic>) {
                 diags.append(&mut more);
                 return (module, diags);
             }
-            Err(err) => {
+            Err(fast) => {
+                let err = detailed(Rule::program, src).unwrap_or(fast);
                 let pos = errors::error_position(&err);
                 diags.push(errors::syntax_error(file, src, &err));
                 // Blank out the broken top-level item (keeping offsets and
@@ -92,7 +92,6 @@ pub enum ReplInput {
 /// Parses REPL input: `let x = ...`, `step s = integ.method(...)`, or an
 /// expression (a bare method call is an expression here).
 pub fn parse_repl(file: FileId, text: &str) -> Result<ReplInput, Box<Diagnostic>> {
-    enable_error_detail();
     if let Some(at) = too_deep(text) {
         return Err(Box::new(
             Diagnostic::error(
@@ -102,8 +101,10 @@ pub fn parse_repl(file: FileId, text: &str) -> Result<ReplInput, Box<Diagnostic>
             .at(Span::new(file, at, at + 1), "nested too deep"),
         ));
     }
-    let mut pairs = RbkParser::parse(Rule::repl_input, text)
-        .map_err(|e| Box::new(errors::syntax_error(file, text, &e)))?;
+    let mut pairs = RbkParser::parse(Rule::repl_input, text).map_err(|e| {
+        let e = detailed(Rule::repl_input, text).unwrap_or(e);
+        Box::new(errors::syntax_error(file, text, &e))
+    })?;
     let b = Builder::new(file, text);
     let Some(top) = pairs.next() else {
         return Err(Box::new(internal(file, 0)));
@@ -133,30 +134,17 @@ pub const MAX_NESTING: usize = 200;
 
 /// The offset where nesting first exceeds [`MAX_NESTING`], if it does.
 fn too_deep(src: &str) -> Option<usize> {
+    // Brackets inside strings count too (an interpolation may nest), which
+    // only over-counts strings full of literal brackets.
     let bytes = src.as_bytes();
     let mut depth = 0usize;
+    let mut in_string = false;
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'"' => {
-                // Skip a string's text; its interpolations still count.
-                i += 1;
-                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
-                    match bytes[i] {
-                        b'\\' => i += 1,
-                        b'{' => {
-                            depth += 1;
-                            if depth > MAX_NESTING {
-                                return Some(i);
-                            }
-                        }
-                        b'}' => depth = depth.saturating_sub(1),
-                        _ => {}
-                    }
-                    i += 1;
-                }
-            }
-            b'#' => {
+            b'\\' if in_string => i += 1,
+            b'"' => in_string = !in_string,
+            b'#' if !in_string => {
                 while i < bytes.len() && bytes[i] != b'\n' {
                     i += 1;
                 }
@@ -177,7 +165,6 @@ fn too_deep(src: &str) -> Option<usize> {
 
 /// Parses a single expression (used by tests and the REPL).
 pub fn parse_expr(file: FileId, text: &str) -> Result<Expr, Box<Diagnostic>> {
-    enable_error_detail();
     if let Some(at) = too_deep(text) {
         return Err(Box::new(
             Diagnostic::error(
@@ -187,8 +174,10 @@ pub fn parse_expr(file: FileId, text: &str) -> Result<Expr, Box<Diagnostic>> {
             .at(Span::new(file, at, at + 1), "nested too deep"),
         ));
     }
-    let mut pairs = RbkParser::parse(Rule::expr_only, text)
-        .map_err(|e| Box::new(errors::syntax_error(file, text, &e)))?;
+    let mut pairs = RbkParser::parse(Rule::expr_only, text).map_err(|e| {
+        let e = detailed(Rule::expr_only, text).unwrap_or(e);
+        Box::new(errors::syntax_error(file, text, &e))
+    })?;
     let b = Builder::new(file, text);
     let pair = pairs
         .next()
@@ -205,9 +194,17 @@ pub fn parse_expr(file: FileId, text: &str) -> Result<Expr, Box<Diagnostic>> {
     }
 }
 
-fn enable_error_detail() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| pest::set_error_detail(true));
+/// Parses again with pest's error detail (the expected tokens, for the
+/// message). Detail doubles the cost of a parse, so only a failed parse
+/// pays it; the lock keeps one thread's detailed parse from being switched
+/// off by another's.
+fn detailed(rule: Rule, src: &str) -> Option<pest::error::Error<Rule>> {
+    static DETAIL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = DETAIL.lock().unwrap_or_else(|e| e.into_inner());
+    pest::set_error_detail(true);
+    let r = RbkParser::parse(rule, src).err();
+    pest::set_error_detail(false);
+    r
 }
 
 /// The byte range of the top-level item around `pos`: from the last line
@@ -419,7 +416,14 @@ struct Builder<'s> {
     src: &'s str,
     comments: RefCell<Vec<Comment>>,
     diags: RefCell<Vec<Diagnostic>>,
+    /// How deep statements nest here (`else if` chains count), bounded so
+    /// that no input can exhaust the stack of what walks the tree later.
+    depth: std::cell::Cell<usize>,
 }
+
+/// The most statements that may nest, and operators one expression may chain.
+const MAX_STMT_DEPTH: usize = 300;
+const MAX_OPERATORS: usize = 2_000;
 
 impl<'s> Builder<'s> {
     fn new(file: FileId, src: &'s str) -> Builder<'s> {
@@ -428,7 +432,25 @@ impl<'s> Builder<'s> {
             src,
             comments: RefCell::new(Vec::new()),
             diags: RefCell::new(Vec::new()),
+            depth: std::cell::Cell::new(0),
         }
+    }
+
+    /// Reports input nested or chained beyond the limits (once per file).
+    fn too_complex(&self, span: Span, what: &str) {
+        if self
+            .diags
+            .borrow()
+            .iter()
+            .any(|d| d.message.contains("too deeply"))
+        {
+            return;
+        }
+        self.error(
+            Diagnostic::error(codes::SYNTAX, format!("{what} too deeply"))
+                .at(span, "here")
+                .help("split it into smaller parts, e.g. with `let`"),
+        );
     }
 
     /// The pair's span without the whitespace and comments that pest's
@@ -792,6 +814,23 @@ impl<'s> Builder<'s> {
 
     fn stmt(&self, p: Pair<'_, Rule>) -> R<Stmt> {
         let span = self.span(&p);
+        if self.depth.get() >= MAX_STMT_DEPTH {
+            self.too_complex(span, "statements are nested");
+            return Ok(Stmt {
+                kind: StmtKind::Block(StmtBlock {
+                    stmts: Vec::new(),
+                    span,
+                }),
+                span,
+            });
+        }
+        self.depth.set(self.depth.get() + 1);
+        let r = self.stmt_inner(p, span);
+        self.depth.set(self.depth.get() - 1);
+        r
+    }
+
+    fn stmt_inner(&self, p: Pair<'_, Rule>, span: Span) -> R<Stmt> {
         let rule = p.as_rule();
         let kind = match rule {
             Rule::stmt_block => StmtKind::Block(self.stmt_block(p)?),
@@ -1008,6 +1047,22 @@ impl<'s> Builder<'s> {
         if p.as_rule() != Rule::expr {
             return Err(Internal(p.as_span().start()));
         }
+        let span = self.span(&p);
+        if p.clone().into_inner().count() > MAX_OPERATORS * 2 || self.depth.get() >= MAX_STMT_DEPTH
+        {
+            self.too_complex(span, "an expression is chained or nested");
+            return Ok(Expr {
+                kind: ExprKind::Null,
+                span,
+            });
+        }
+        self.depth.set(self.depth.get() + 1);
+        let r = self.expr_inner(p);
+        self.depth.set(self.depth.get() - 1);
+        r
+    }
+
+    fn expr_inner(&self, p: Pair<'_, Rule>) -> R<Expr> {
         PRATT
             .map_primary(|prim| self.primary(prim))
             .map_prefix(|op, rhs| {

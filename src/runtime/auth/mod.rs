@@ -4,6 +4,12 @@
 mod api_key;
 mod basic;
 mod bearer;
+pub mod jwt_assertion;
+pub mod mtls;
+pub mod oauth2;
+pub mod sign_hmac;
+pub mod sign_x509;
+pub mod token_cache;
 
 use super::Context;
 use super::eval::{EvalError, Vars, eval};
@@ -18,6 +24,23 @@ pub enum Auth {
     ApiKey(api_key::ApiKey),
     Bearer(bearer::Bearer),
     Basic(basic::Basic),
+    OAuth2(Box<oauth2::OAuth2>),
+    JwtAssertion(Box<jwt_assertion::JwtAssertion>),
+    SignHmac(sign_hmac::SignHmac),
+    SignX509(Box<sign_x509::SignX509>),
+    /// The client certificate is set on the integration's HTTP client;
+    /// nothing is added per request.
+    Mtls,
+}
+
+/// What an auth kind may use while it authorizes a request.
+pub struct AuthEnv<'a> {
+    pub cx: &'a Context,
+    /// The integration's HTTP client (token requests reuse its connections,
+    /// proxy and TLS settings).
+    pub client: &'a reqwest::Client,
+    pub integration: &'a str,
+    pub tokens: &'a token_cache::TokenCache,
 }
 
 impl Auth {
@@ -62,6 +85,13 @@ impl Auth {
             "api_key" => Auth::ApiKey(api_key::ApiKey::new(&fields)?),
             "bearer" => Auth::Bearer(bearer::Bearer::new(&fields)?),
             "basic" => Auth::Basic(basic::Basic::new(&fields)?),
+            "oauth2" => Auth::OAuth2(Box::new(oauth2::OAuth2::new(&fields, kind.span)?)),
+            "jwt_assertion" => Auth::JwtAssertion(Box::new(jwt_assertion::JwtAssertion::new(
+                &fields, kind.span,
+            )?)),
+            "sign_hmac" => Auth::SignHmac(sign_hmac::SignHmac::new(&fields, kind.span)?),
+            "sign_x509" => Auth::SignX509(Box::new(sign_x509::SignX509::new(&fields, kind.span)?)),
+            "mtls" => Auth::Mtls,
             other => {
                 return Err(EvalError::new(
                     kind.span,
@@ -73,10 +103,10 @@ impl Auth {
         })
     }
 
-    /// Adds the credentials to a prepared request.
-    pub async fn apply(&self, req: &mut Prepared) -> Result<(), EvalError> {
+    /// Adds the credentials to a prepared request (called for every try).
+    pub async fn apply(&self, req: &mut Prepared, env: &AuthEnv<'_>) -> Result<(), EvalError> {
         match self {
-            Auth::None => Ok(()),
+            Auth::None | Auth::Mtls => Ok(()),
             Auth::ApiKey(a) => {
                 a.apply(req);
                 Ok(())
@@ -89,15 +119,29 @@ impl Auth {
                 a.apply(req);
                 Ok(())
             }
+            Auth::OAuth2(a) => a.apply(req, env).await,
+            Auth::JwtAssertion(a) => a.apply(req, env).await,
+            Auth::SignHmac(a) => a.apply(req, env),
+            Auth::SignX509(a) => a.apply(req, env),
+        }
+    }
+
+    /// After a 401: forgets the cached token. True when fetching a new
+    /// token and resending may help.
+    pub async fn unauthorized(&self, env: &AuthEnv<'_>) -> bool {
+        match self {
+            Auth::OAuth2(a) => a.unauthorized(env).await,
+            Auth::JwtAssertion(a) => a.unauthorized(env).await,
+            _ => false,
         }
     }
 }
 
 /// Reads the fields of an auth block.
 pub(crate) struct Fields<'a> {
-    cx: &'a Context,
-    block: &'a Block,
-    vars: &'a Vars,
+    pub cx: &'a Context,
+    pub block: &'a Block,
+    pub vars: &'a Vars,
 }
 
 impl Fields<'_> {
@@ -131,6 +175,40 @@ impl Fields<'_> {
     pub fn required(&self, key: &str) -> Result<String, EvalError> {
         self.text(key)?
             .ok_or_else(|| EvalError::new(self.block.span, format!("auth needs `{key}`")))
+    }
+
+    /// The field's value as evaluated (certificates, nested blocks aside).
+    #[allow(dead_code)]
+    pub fn value(&self, key: &str) -> Result<Option<super::value::Value>, EvalError> {
+        match self.block.get(key).map(|e| &e.value) {
+            Some(EntryValue::Expr { value, .. }) => {
+                let v = eval(value, self.vars, self.cx, None)?;
+                if v.is_secret() {
+                    self.cx.redactor.register(&v.to_text());
+                }
+                Ok(Some(v))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// A nested block such as `claims { }`, `extra { }`, `per_instance { }`.
+    #[allow(dead_code)]
+    pub fn block(&self, key: &str) -> Option<&Block> {
+        match self.block.get(key).map(|e| &e.value) {
+            Some(EntryValue::Block { block, .. }) => Some(block),
+            _ => None,
+        }
+    }
+
+    /// The same reader over a nested block.
+    #[allow(dead_code)]
+    pub fn nested<'b>(&'b self, block: &'b Block) -> Fields<'b> {
+        Fields {
+            cx: self.cx,
+            block,
+            vars: self.vars,
+        }
     }
 
     /// Registers a derived credential (e.g. an encoded header) as secret.

@@ -1,0 +1,28 @@
+//! `auth oauth2 { ... }` — not implemented yet.
+
+use super::{AuthEnv, Fields};
+use crate::runtime::eval::EvalError;
+use crate::runtime::http::Prepared;
+use crate::syntax::ast::Span;
+
+#[derive(Debug, Clone)]
+pub struct OAuth2 {}
+
+impl OAuth2 {
+    pub(super) fn new(_f: &Fields, span: Span) -> Result<OAuth2, EvalError> {
+        Err(EvalError::new(
+            span,
+            "`auth oauth2` cannot be used by this version of rbk yet; it arrives with the authorization release",
+        ))
+    }
+}
+
+impl OAuth2 {
+    pub async fn apply(&self, _req: &mut Prepared, _env: &AuthEnv<'_>) -> Result<(), EvalError> {
+        Ok(())
+    }
+
+    pub async fn unauthorized(&self, _env: &AuthEnv<'_>) -> bool {
+        false
+    }
+}
