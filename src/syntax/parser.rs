@@ -336,20 +336,22 @@ fn is_trivia(rule: Rule) -> bool {
 }
 
 /// The children of a pair, trivia skipped, with shape checks.
+type NonTrivia<'i> = std::iter::Filter<Pairs<'i, Rule>, fn(&Pair<'i, Rule>) -> bool>;
+
 struct Kids<'i> {
-    inner: std::iter::Peekable<std::vec::IntoIter<Pair<'i, Rule>>>,
+    inner: std::iter::Peekable<NonTrivia<'i>>,
     end: usize,
+}
+
+fn not_trivia(p: &Pair<'_, Rule>) -> bool {
+    !is_trivia(p.as_rule())
 }
 
 impl<'i> Kids<'i> {
     fn of(pair: &Pair<'i, Rule>) -> Kids<'i> {
-        let v: Vec<_> = pair
-            .clone()
-            .into_inner()
-            .filter(|p| !is_trivia(p.as_rule()))
-            .collect();
+        let filter: fn(&Pair<'i, Rule>) -> bool = not_trivia;
         Kids {
-            inner: v.into_iter().peekable(),
+            inner: pair.clone().into_inner().filter(filter).peekable(),
             end: pair.as_span().end(),
         }
     }
@@ -458,8 +460,7 @@ impl<'s> Builder<'s> {
     fn span(&self, p: &Pair<'_, Rule>) -> Span {
         let s = p.as_span();
         let mut end = s.end();
-        let mut kids: Vec<_> = p.clone().into_inner().collect();
-        while let Some(last) = kids.pop() {
+        for last in p.clone().into_inner().rev() {
             if last.as_rule() == Rule::COMMENT && last.as_span().end() >= end {
                 end = last.as_span().start();
             } else {
