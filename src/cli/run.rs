@@ -283,7 +283,8 @@ where
         Err(e) => return report_error(&program, &e, e.usage),
     };
     let observer = Arc::new(Progress::new(opts.verbose));
-    let mut rt = Runtime::new(cx, observer.clone());
+    let mut rt = Runtime::new(cx, observer.clone())
+        .with_exchange_log(opts.record.is_some() || reports.json.is_some());
     if let Some(n) = opts.max_steps {
         rt = rt.with_max_steps(n);
     }
@@ -402,8 +403,11 @@ impl Progress {
     }
 
     fn line(&self, text: &str) {
-        let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "{text}");
+        // One write per line: a loop of many steps should not pay two.
+        let mut line = String::with_capacity(text.len() + 1);
+        line.push_str(text);
+        line.push('\n');
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
     }
 }
 

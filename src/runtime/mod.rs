@@ -194,6 +194,7 @@ pub struct Runtime {
     max_steps: u64,
     exchanges: Mutex<Vec<Exchange>>,
     replay: Option<cassette::Replay>,
+    keep_exchanges: bool,
     /// OAuth2 and JWT tokens, shared by every step of the run.
     pub tokens: auth::token_cache::TokenCache,
 }
@@ -208,6 +209,7 @@ impl Runtime {
             max_steps: u64::MAX,
             exchanges: Mutex::new(Vec::new()),
             replay: None,
+            keep_exchanges: false,
             tokens: auth::token_cache::TokenCache::in_memory(),
         }
     }
@@ -251,9 +253,18 @@ impl Runtime {
 
     fn record(&self, ex: Exchange) {
         self.observer.exchange(&ex);
-        if let Ok(mut list) = self.exchanges.lock() {
+        if self.keep_exchanges
+            && let Ok(mut list) = self.exchanges.lock()
+        {
             list.push(ex);
         }
+    }
+
+    /// Keeps every exchange for [`Runtime::exchanges`] (cassettes, reports).
+    /// Off by default: a long run would otherwise hold every body.
+    pub fn with_exchange_log(mut self, keep: bool) -> Runtime {
+        self.keep_exchanges = keep;
+        self
     }
 
     pub fn mask(&self, text: &str) -> String {

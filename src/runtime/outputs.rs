@@ -4,8 +4,6 @@
 use std::sync::Arc;
 use std::sync::OnceLock;
 
-use jsonpath_rust::JsonPath;
-
 use super::eval::EvalError;
 use super::value::Value;
 use crate::check::types::Ty;
@@ -81,9 +79,13 @@ impl Response {
 /// union or descendant) gives its one match or null; any other gives the
 /// list of matches.
 pub fn query(j: &serde_json::Value, path: &str, span: Span) -> Result<Value, EvalError> {
-    let found = j
-        .query(path)
-        .map_err(|e| EvalError::new(span, format!("JSONPath `{path}`: {e}")))?;
+    let parsed =
+        parsed_query(path).map_err(|e| EvalError::new(span, format!("JSONPath `{path}`: {e}")))?;
+    let found: Vec<&serde_json::Value> = jsonpath_rust::query::js_path_process(&parsed, j)
+        .map_err(|e| EvalError::new(span, format!("JSONPath `{path}`: {e}")))?
+        .into_iter()
+        .map(|r| r.val())
+        .collect();
     if is_singular(path) {
         Ok(found
             .first()
@@ -94,6 +96,28 @@ pub fn query(j: &serde_json::Value, path: &str, span: Span) -> Result<Value, Eva
             found.into_iter().map(Value::from_json).collect(),
         ))
     }
+}
+
+thread_local! {
+    /// Parsed queries: a loop evaluates the same few outputs many times.
+    static PARSED: std::cell::RefCell<std::collections::HashMap<String, std::rc::Rc<jsonpath_rust::parser::model::JpQuery>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+fn parsed_query(path: &str) -> Result<std::rc::Rc<jsonpath_rust::parser::model::JpQuery>, String> {
+    if let Some(q) = PARSED.with(|c| c.borrow().get(path).cloned()) {
+        return Ok(q);
+    }
+    let q =
+        std::rc::Rc::new(jsonpath_rust::parser::parse_json_path(path).map_err(|e| e.to_string())?);
+    PARSED.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() > 10_000 {
+            c.clear();
+        }
+        c.insert(path.to_string(), q.clone());
+    });
+    Ok(q)
 }
 
 fn is_singular(path: &str) -> bool {

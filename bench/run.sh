@@ -1,0 +1,240 @@
+#!/usr/bin/env bash
+# bench/run.sh: `rbk run` against Hurl and a plain reqwest loop (the floor),
+# on workloads served by nginx on 127.0.0.1. See docs/performance.md,
+# "rbk run vs Hurl", for what it measures and the figures it gave.
+#
+#   bash bench/run.sh            # install what is missing, build, run, print the table
+#
+# Environment:
+#   PORT=8089                    nginx's loopback port
+#   RUNS=10                      hyperfine runs per workload
+#   RBK_SRC=...                  the rbk source tree to build (default: this repo)
+#   RBK_TARGET_DIR=...           cargo target dir for rbk (default: the repo's target/)
+#   BENCH_OUT=/tmp/rbk-bench     where nginx's prefix, the .hurl files and results go
+#   SKIP_INSTALL=1               do not apt-get / cargo install
+#   N1=1000 N2=300 N3=200 NP=2000 workload sizes
+#
+# Everything stays on 127.0.0.1; every loop is bounded; nginx is stopped on exit.
+set -euo pipefail
+
+BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$BENCH_DIR/.." && pwd)"
+PORT="${PORT:-8089}"
+RUNS="${RUNS:-10}"
+OUT="${BENCH_OUT:-/tmp/rbk-bench}"
+N1="${N1:-1000}"
+N2="${N2:-300}"
+N3="${N3:-200}"
+NP="${NP:-2000}"
+HURL_VERSION="8.0.1" # 8.1 needs a newer rustc than 1.95
+RBK_SRC="${RBK_SRC:-$REPO}"
+RBK_TARGET_DIR="${RBK_TARGET_DIR:-$REPO/target}"
+FLOOR_TARGET_DIR="${FLOOR_TARGET_DIR:-$BENCH_DIR/floor/target}"
+BASE="http://127.0.0.1:$PORT"
+export RBK_BENCH_URL="$BASE"
+export PATH="$HOME/.cargo/bin:$PATH"
+
+log() { printf '>> %s\n' "$*" >&2; }
+
+# ------------------------------------------------------------------ install
+install_tools() {
+  local pkgs=() p
+  # libclang-dev: hurl's libxml binding runs bindgen at build time.
+  for p in nginx libcurl4-openssl-dev libxml2-dev libclang-dev pkg-config wrk hyperfine time; do
+    dpkg -s "$p" >/dev/null 2>&1 || pkgs+=("$p")
+  done
+  if ((${#pkgs[@]})); then
+    log "apt-get install ${pkgs[*]}"
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y "${pkgs[@]}"
+  fi
+  if ! hurl --version 2>/dev/null | grep -q "^hurl $HURL_VERSION"; then
+    log "cargo install hurl $HURL_VERSION (takes a while)"
+    cargo install hurl --version "$HURL_VERSION" --locked
+  fi
+}
+
+if [[ "${SKIP_INSTALL:-0}" != 1 ]]; then
+  install_tools
+fi
+for tool in nginx wrk hyperfine hurl jq python3 /usr/bin/time; do
+  command -v "$tool" >/dev/null || { echo "error: $tool is missing" >&2; exit 1; }
+done
+
+# ------------------------------------------------------------------ build
+log "building rbk (release) from $RBK_SRC into $RBK_TARGET_DIR"
+(cd "$RBK_SRC" && CARGO_TARGET_DIR="$RBK_TARGET_DIR" cargo build --release --quiet)
+RBK="$RBK_TARGET_DIR/release/rbk"
+log "building the floor (bench/floor) into $FLOOR_TARGET_DIR"
+(cd "$BENCH_DIR/floor" && CARGO_TARGET_DIR="$FLOOR_TARGET_DIR" cargo build --release --quiet)
+FLOOR="$FLOOR_TARGET_DIR/release/rbk-bench-floor"
+
+# ------------------------------------------------------------------ nginx
+NGX="$OUT/nginx"
+mkdir -p "$NGX/www" "$NGX/tmp" "$OUT/hurl" "$OUT/results"
+chmod 755 "$OUT" "$NGX" "$NGX/www"
+python3 "$BENCH_DIR/gen_data.py" "$NGX/www"
+chmod 644 "$NGX/www"/*.json
+sed -e "s|@PREFIX@|$NGX|g" -e "s|@PORT@|$PORT|g" -e "s|@WORKERS@|${NGINX_WORKERS:-1}|g" \
+  "$BENCH_DIR/nginx.conf.in" >"$NGX/nginx.conf"
+
+NGINX_PID=""
+stop_nginx() {
+  if [[ -n "$NGINX_PID" ]]; then
+    kill -QUIT "$NGINX_PID" 2>/dev/null || true
+    wait "$NGINX_PID" 2>/dev/null || true
+    NGINX_PID=""
+  fi
+}
+if [[ -f "$NGX/nginx.pid" ]] && kill -0 "$(cat "$NGX/nginx.pid")" 2>/dev/null; then
+  echo "error: an nginx from an earlier run is still running (pid $(cat "$NGX/nginx.pid")); stop it first" >&2
+  exit 1
+fi
+if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+  echo "error: something already listens on 127.0.0.1:$PORT (set PORT=...)" >&2
+  exit 1
+fi
+trap stop_nginx EXIT
+nginx -p "$NGX" -e "$NGX/error.log" -c "$NGX/nginx.conf" -t -q
+nginx -p "$NGX" -e "$NGX/error.log" -c "$NGX/nginx.conf" &
+NGINX_PID=$!
+for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
+curl -fsS "$BASE/items/1" >/dev/null
+curl -fsS -X POST -d '{}' "$BASE/orders" >/dev/null
+log "nginx $(nginx -v 2>&1 | sed 's/.*\///') on $BASE (workers: ${NGINX_WORKERS:-1})"
+
+# ------------------------------------------------------------------ hurl files
+# Hurl has no loops: the requests are written out.
+gen_hurl() {
+  local i
+  {
+    for ((i = 0; i < N1; i++)); do
+      printf 'GET %s/items/%d\nHTTP 200\n[Captures]\nname: jsonpath "$.name"\n\n' "$BASE" "$i"
+    done
+  } >"$OUT/hurl/w1.hurl"
+  {
+    for ((i = 0; i < N2; i++)); do
+      printf 'GET %s/items/%d\nHTTP 200\n[Captures]\nid: jsonpath "$.id"\n\n' "$BASE" "$i"
+      printf 'POST %s/orders\n{"item": {{id}}, "quantity": 1, "note": "bench %d"}\nHTTP 200\n[Captures]\norder: jsonpath "$.id"\n\n' "$BASE" "$i"
+    done
+  } >"$OUT/hurl/w2.hurl"
+  {
+    for ((i = 0; i < N3; i++)); do
+      printf 'GET %s/big.json\nHTTP 200\n[Captures]\nowner: jsonpath "$.meta.owner.profile.name"\n\n' "$BASE"
+    done
+  } >"$OUT/hurl/w3.hurl"
+  printf 'GET %s/items/1\nHTTP 200\n[Captures]\nname: jsonpath "$.name"\n' "$BASE" >"$OUT/hurl/one.hurl"
+}
+gen_hurl
+
+# ------------------------------------------------------------------ check once
+RB="$BENCH_DIR/rbk"
+check_out() { # name, command...; the command's stdout must contain $want
+  local name="$1" want="$2"
+  shift 2
+  local got
+  got="$("$@" 2>"$OUT/results/$name.stderr")" || {
+    echo "error: $name failed:" >&2
+    tail -5 "$OUT/results/$name.stderr" >&2
+    exit 1
+  }
+  grep -q -- "$want" <<<"$got" || {
+    echo "error: $name printed $got, expected $want" >&2
+    exit 1
+  }
+}
+log "checking that every workload runs and captures what it should"
+check_out rbk-w1 '"widget"' "$RBK" run "$RB/w1.rbk" main --arg "n=$N1"
+check_out rbk-w2 '"ord-1001"' "$RBK" run "$RB/w2.rbk" main --arg "n=$N2"
+check_out rbk-w3 '"Ada Lovelace"' "$RBK" run "$RB/w3.rbk" main --arg "n=$N3"
+check_out rbk-par "\"requests\": $NP" "$RBK" run "$RB/par.rbk" main --arg "n=$NP"
+check_out rbk-one '"widget"' "$RBK" run "$RB/one.rbk" main
+for w in w1 w2 w3 one; do
+  check_out "hurl-$w" '' hurl --no-output "$OUT/hurl/$w.hurl"
+done
+hurl_trace="$(hurl --verbose --no-output --to-entry 1 "$OUT/hurl/w3.hurl" 2>&1)"
+grep -q '^\* owner: Ada Lovelace' <<<"$hurl_trace" || {
+  echo "error: hurl did not capture the nested field of big.json" >&2
+  exit 1
+}
+
+# ------------------------------------------------------------------ timings
+# The machine may be shared: the table uses hyperfine's median wall time and
+# the mean CPU time (user + system) of the client process.
+time_it() { # name, command string
+  hyperfine -N --warmup 1 --runs "$RUNS" --export-json "$OUT/results/$1.json" "$2" >"$OUT/results/$1.txt" 2>&1
+}
+log "timing W1 ($N1 GETs), W2 ($N2 GET+POST chains), W3 ($N3 GETs of 50 KB), $RUNS runs each"
+for w in w1 w2 w3; do
+  n_var="N${w#w}"
+  time_it "rbk-$w" "$RBK run $RB/$w.rbk main --arg n=${!n_var}"
+  time_it "hurl-$w" "hurl --no-output $OUT/hurl/$w.hurl"
+  time_it "floor-$w" "$FLOOR $w ${!n_var}"
+done
+
+log "start-up: one request"
+hyperfine -N --warmup 20 --runs 200 --export-json "$OUT/results/startup.json" \
+  "$RBK run $RB/one.rbk main" "$FLOOR one" "hurl --no-output $OUT/hurl/one.hurl" \
+  >"$OUT/results/startup.txt" 2>&1
+
+log "peak RSS (/usr/bin/time -v)"
+rss() { # name, command...
+  /usr/bin/time -v "${@:2}" >/dev/null 2>"$OUT/results/$1.time"
+  awk -F': ' '/Maximum resident set size/ {printf "%.1f\n", $2 / 1024}' "$OUT/results/$1.time" >"$OUT/results/$1.rss"
+}
+rss rbk-one "$RBK" run "$RB/one.rbk" main
+rss rbk-w1 "$RBK" run "$RB/w1.rbk" main --arg "n=$N1"
+rss rbk-w2 "$RBK" run "$RB/w2.rbk" main --arg "n=$N2"
+rss rbk-w3 "$RBK" run "$RB/w3.rbk" main --arg "n=$N3"
+rss rbk-par "$RBK" run "$RB/par.rbk" main --arg "n=$NP"
+for w in one w1 w2 w3; do rss "hurl-$w" hurl --no-output "$OUT/hurl/$w.hurl"; done
+rss floor-one "$FLOOR" one
+for w in w1 w2 w3; do n_var="N${w#w}"; rss "floor-$w" "$FLOOR" "$w" "${!n_var}"; done
+rss floor-par "$FLOOR" par "$NP" 32
+
+log "parallel: $NP GETs, 32 at once, against wrk -c32 -t2 -d5s"
+time_it rbk-par "$RBK run $RB/par.rbk main --arg n=$NP"
+time_it floor-par "$FLOOR par $NP 32"
+wrk -c32 -t2 -d5s "$BASE/items/1" >"$OUT/results/wrk.txt"
+
+# ------------------------------------------------------------------ table
+python3 - "$OUT/results" "$N1" "$N2" "$N3" "$NP" <<'PY' | tee "$OUT/results/table.md"
+import json, sys
+d = sys.argv[1]
+N1, N2, N3, NP = map(int, sys.argv[2:6])
+def res(name, i=0):
+    return json.load(open(f"{d}/{name}.json"))["results"][i]
+def wall(name): return res(name)["median"]
+def cpu(name): r = res(name); return r["user"] + r["system"]
+def rss(name): return float(open(f"{d}/{name}.rss").read())
+def ok(b): return "yes" if b else "**no**"
+N = {"w1": N1, "w2": 2 * N2, "w3": N3}
+names = {"w1": f"W1: {N1} GETs, capture `$.name`",
+         "w2": f"W2: {N2} × (GET, capture, POST JSON, capture)",
+         "w3": f"W3: {N3} GETs of 50 KB, nested capture"}
+print()
+print("Per request (wall: hyperfine median of the whole process; CPU: user + system of the client)")
+print()
+print("| workload | requests | rbk wall µs | floor wall µs | Hurl wall µs | wall rbk / floor (≤ 1.3) | wall Hurl / rbk (≥ 2.5) | rbk CPU µs | floor CPU µs | Hurl CPU µs | CPU rbk / floor | CPU Hurl / rbk |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+for w in ("w1", "w2", "w3"):
+    r, f, h = (wall(f"{x}-{w}") / N[w] * 1e6 for x in ("rbk", "floor", "hurl"))
+    rc, fc, hc = (cpu(f"{x}-{w}") / N[w] * 1e6 for x in ("rbk", "floor", "hurl"))
+    print(f"| {names[w]} | {N[w]} | {r:.0f} | {f:.0f} | {h:.0f} | {r/f:.2f} {ok(r/f <= 1.3)} | {h/r:.2f} {ok(h/r >= 2.5)} | {rc:.0f} | {fc:.0f} | {hc:.0f} | {rc/fc:.2f} {ok(rc/fc <= 1.3)} | {hc/rc:.2f} {ok(hc/rc >= 2.5)} |")
+print()
+su = json.load(open(f"{d}/startup.json"))["results"]
+ms = [x["median"] * 1000 for x in su]
+print("| measure | rbk | floor | Hurl | target | met |")
+print("| --- | ---: | ---: | ---: | ---: | --- |")
+print(f"| start-up + one request (hyperfine median, 200 runs) | {ms[0]:.2f} ms | {ms[1]:.2f} ms | {ms[2]:.2f} ms | ≤ 10 ms | {ok(ms[0] <= 10)} |")
+for label, key in (("one request", "one"), ("W1", "w1"), ("W2", "w2"), ("W3", "w3"), (f"parallel 32 × {NP}", "par")):
+    r = rss(f"rbk-{key}")
+    f = rss(f"floor-{key}")
+    h = f"{rss('hurl-' + key)} MB" if key not in ("par",) else ""
+    print(f"| peak RSS, {label} | {r} MB | {f} MB | {h} | ≤ 15 MB | {ok(r <= 15)} |")
+wrk = next(float(l.split()[1]) for l in open(f"{d}/wrk.txt") if l.startswith("Requests/sec:"))
+rp, fp = NP / wall("rbk-par"), NP / wall("floor-par")
+print(f"| parallel 32, {NP} GETs, req/s (process start included) | {rp:.0f} | {fp:.0f} | wrk -c32 -t2: {wrk:.0f} | ≥ 70 % of wrk | {100*rp/wrk:.0f} % {ok(rp >= 0.7 * wrk)} |")
+PY
+echo
+log "raw results in $OUT/results"
