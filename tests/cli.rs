@@ -253,3 +253,38 @@ fn quickstart_replays_offline() {
         "{err}"
     );
 }
+
+/// A request that got no response is recorded too, and replays as the same
+/// failure (matched by the same `error` arm).
+#[test]
+fn cassettes_record_and_replay_transport_failures() {
+    let dir = tempdir();
+    // Port 9 (discard) on loopback: nothing listens, the connection is refused.
+    std::fs::write(
+        dir.join("down.rbk"),
+        "integration api { base_url = \"http://127.0.0.1:9\" }\n\
+         method api.ping() {\n  GET \"/ping\"\n}\n\
+         runbook main() {\n  step p = api.ping() else {\n    error => log \"unreachable\"\n  }\n  return { reached: p.ok }\n}\n",
+    )
+    .unwrap();
+    let file = dir.join("down.rbk");
+    let cassette = dir.join("down.cassette.json");
+    let rec = rbk(&[
+        "run",
+        file.to_str().unwrap(),
+        "--record",
+        cassette.to_str().unwrap(),
+    ]);
+    assert_eq!(rec.status.code(), Some(0), "{}", String::from_utf8_lossy(&rec.stderr));
+    let text = std::fs::read_to_string(&cassette).unwrap();
+    assert!(text.contains("\"failure\""), "{text}");
+    let rep = rbk(&[
+        "run",
+        file.to_str().unwrap(),
+        "--replay",
+        cassette.to_str().unwrap(),
+    ]);
+    assert_eq!(rep.status.code(), Some(0), "{}", String::from_utf8_lossy(&rep.stderr));
+    assert_eq!(rec.stdout, rep.stdout);
+    assert!(String::from_utf8_lossy(&rep.stderr).contains("log: unreachable"));
+}

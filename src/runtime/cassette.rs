@@ -20,7 +20,18 @@ pub struct Cassette {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Interaction {
     pub request: RecordedRequest,
-    pub response: RecordedResponse,
+    /// What came back; absent when the request got no response.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<RecordedResponse>,
+    /// Why there was no response (a timeout or a transport error).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<RecordedFailure>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecordedFailure {
+    pub timeout: bool,
+    pub message: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -48,20 +59,29 @@ pub fn write(path: &Path, exchanges: &[Exchange]) -> std::io::Result<()> {
         version: 1,
         interactions: exchanges
             .iter()
-            .filter_map(|e| {
-                Some(Interaction {
-                    request: RecordedRequest {
-                        method: e.method.clone(),
-                        url: e.url.clone(),
-                        headers: e.request_headers.clone(),
-                        body: e.request_body.clone(),
-                    },
-                    response: RecordedResponse {
-                        status: e.status?,
-                        headers: e.response_headers.clone(),
-                        body: e.response_body.clone(),
-                    },
-                })
+            .map(|e| Interaction {
+                request: RecordedRequest {
+                    method: e.method.clone(),
+                    url: e.url.clone(),
+                    headers: e.request_headers.clone(),
+                    body: e.request_body.clone(),
+                },
+                response: e.status.map(|status| RecordedResponse {
+                    status,
+                    headers: e.response_headers.clone(),
+                    body: e.response_body.clone(),
+                }),
+                failure: match (e.status, &e.error) {
+                    (None, Some(m)) => Some(RecordedFailure {
+                        timeout: e.timed_out,
+                        message: m.clone(),
+                    }),
+                    (None, None) => Some(RecordedFailure {
+                        timeout: false,
+                        message: "no response".into(),
+                    }),
+                    _ => None,
+                },
             })
             .collect(),
     };
@@ -91,7 +111,12 @@ impl Replay {
         })
     }
 
-    pub fn answer(&self, method: &str, url: &str, body: &str) -> Result<Response, String> {
+    pub fn answer(
+        &self,
+        method: &str,
+        url: &str,
+        body: &str,
+    ) -> Result<Result<Response, super::http::Transport>, String> {
         let mut used = self
             .used
             .lock()
@@ -116,11 +141,18 @@ impl Replay {
         match pick {
             Some((n, i)) => {
                 used[n] = true;
-                Ok(Response::new(
-                    i.response.status,
-                    i.response.headers.clone(),
-                    i.response.body.clone().into_bytes(),
-                ))
+                Ok(match (&i.response, &i.failure) {
+                    (Some(r), _) => Ok(Response::new(
+                        r.status,
+                        r.headers.clone(),
+                        r.body.clone().into_bytes(),
+                    )),
+                    (None, Some(f)) if f.timeout => {
+                        Err(super::http::Transport::Timeout(f.message.clone()))
+                    }
+                    (None, Some(f)) => Err(super::http::Transport::Error(f.message.clone())),
+                    (None, None) => Err(super::http::Transport::Error("no response was recorded".into())),
+                })
             }
             None => {
                 let near: Vec<String> = self

@@ -164,6 +164,8 @@ pub struct Exchange {
     pub response_headers: Vec<(String, String)>,
     pub response_body: String,
     pub error: Option<String>,
+    /// True when `error` is a timeout (else arms tell `timeout` from `error`).
+    pub timed_out: bool,
     pub started: SystemTime,
     pub elapsed: Duration,
     pub attempt: u32,

@@ -548,16 +548,18 @@ impl Runtime {
                 self.record(self.exchange(
                     step,
                     p,
-                    Ok(&r),
+                    r.as_ref().map_err(|t| t.clone()),
                     SystemTime::now(),
                     Duration::ZERO,
                     attempt,
                 ));
-                let retried = p.retry.retries_verb(p.verb)
-                    && attempt < p.retry.attempts
-                    && p.retry.retries_status(r.status);
+                let more = p.retry.retries_verb(p.verb) && attempt < p.retry.attempts;
+                let retried = match &r {
+                    Ok(resp) => more && p.retry.retries_status(resp.status),
+                    Err(_) => more,
+                };
                 if !retried {
-                    return Ok(Ok(r));
+                    return Ok(r);
                 }
             }
         }
@@ -689,6 +691,7 @@ impl Runtime {
         {
             headers.push(("content-type".into(), b.content_type.clone()));
         }
+        let timed_out = matches!(r, Err(Transport::Timeout(_)));
         let (status, response_headers, response_body, error) = match r {
             Ok(resp) => (
                 Some(resp.status),
@@ -704,6 +707,7 @@ impl Runtime {
             }
         };
         Exchange {
+            timed_out,
             step: step.to_string(),
             method,
             url,
