@@ -332,6 +332,7 @@ fn is_trivia(rule: Rule) -> bool {
             | Rule::kw_until
             | Rule::kw_every
             | Rule::kw_max
+            | Rule::kw_max_pages
     )
 }
 
@@ -786,10 +787,43 @@ impl<'s> Builder<'s> {
                     Some(e) => Some(self.expr(e)?),
                     None => None,
                 };
-                let options = match k.opt(Rule::block) {
+                let mut options = match k.opt(Rule::block) {
                     Some(b) => Some(self.block(b)?),
                     None => None,
                 };
+                if let Some(mp) = k.opt(Rule::max_pages) {
+                    // Folded into the options block, where the checker and
+                    // the formatter look for it.
+                    let mspan = self.span(&mp);
+                    let value = self.expr(Kids::of(&mp).expect(Rule::expr)?)?;
+                    let key_span = Span::new(
+                        self.file,
+                        mspan.start as usize,
+                        mspan.start as usize + "max_pages".len(),
+                    );
+                    let entry = Entry {
+                        key: Key {
+                            name: "max_pages".into(),
+                            quoted: false,
+                            span: key_span,
+                        },
+                        value: EntryValue::Expr {
+                            value,
+                            content_type: None,
+                        },
+                        doc: None,
+                        span: mspan,
+                    };
+                    match &mut options {
+                        Some(b) => b.entries.push(entry),
+                        None => {
+                            options = Some(Block {
+                                entries: vec![entry],
+                                span: mspan,
+                            })
+                        }
+                    }
+                }
                 MethodItem::Paginate(Paginate {
                     kind,
                     value,
