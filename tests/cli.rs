@@ -275,7 +275,12 @@ fn cassettes_record_and_replay_transport_failures() {
         "--record",
         cassette.to_str().unwrap(),
     ]);
-    assert_eq!(rec.status.code(), Some(0), "{}", String::from_utf8_lossy(&rec.stderr));
+    assert_eq!(
+        rec.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&rec.stderr)
+    );
     let text = std::fs::read_to_string(&cassette).unwrap();
     assert!(text.contains("\"failure\""), "{text}");
     let rep = rbk(&[
@@ -284,7 +289,12 @@ fn cassettes_record_and_replay_transport_failures() {
         "--replay",
         cassette.to_str().unwrap(),
     ]);
-    assert_eq!(rep.status.code(), Some(0), "{}", String::from_utf8_lossy(&rep.stderr));
+    assert_eq!(
+        rep.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&rep.stderr)
+    );
     assert_eq!(rec.stdout, rep.stdout);
     assert!(String::from_utf8_lossy(&rep.stderr).contains("log: unreachable"));
 }

@@ -151,7 +151,9 @@ impl Replay {
                         Err(super::http::Transport::Timeout(f.message.clone()))
                     }
                     (None, Some(f)) => Err(super::http::Transport::Error(f.message.clone())),
-                    (None, None) => Err(super::http::Transport::Error("no response was recorded".into())),
+                    (None, None) => Err(super::http::Transport::Error(
+                        "no response was recorded".into(),
+                    )),
                 })
             }
             None => {
