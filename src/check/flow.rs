@@ -1124,7 +1124,7 @@ fn signature(target: &str, params: &[Param]) -> String {
     let ps: Vec<String> = params
         .iter()
         .map(|p| {
-            let ty = type_text(&p.ty);
+            let ty = p.ty.to_string();
             if p.default.is_some() {
                 format!("{}: {ty} = …", p.name.name)
             } else {
@@ -1133,14 +1133,6 @@ fn signature(target: &str, params: &[Param]) -> String {
         })
         .collect();
     format!("{target}({})", ps.join(", "))
-}
-
-pub(crate) fn type_text(t: &TypeExpr) -> String {
-    match t {
-        TypeExpr::Named(id) => id.name.clone(),
-        TypeExpr::List(inner, _) => format!("[{}]", type_text(inner)),
-        TypeExpr::Optional(inner, _) => format!("{}?", type_text(inner)),
-    }
 }
 
 /// Five (or six, with seconds) whitespace-separated cron fields.

@@ -447,7 +447,8 @@ fn register_all(v: &Value, cx: &Context) {
     }
 }
 
-fn form_encode(s: &str) -> String {
+/// `application/x-www-form-urlencoded` encoding of one name or value.
+pub(crate) fn form_encode(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         match b {

@@ -41,7 +41,7 @@ impl Redactor {
             percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
                 .to_string();
         add(encoded);
-        let form: String = url_form_encode(secret);
+        let form: String = super::http::form_encode(secret);
         add(form);
         if let Ok(json) = serde_json::to_string(secret) {
             add(json.trim_matches('"').to_string());
@@ -67,20 +67,6 @@ impl Redactor {
     pub fn is_empty(&self) -> bool {
         self.secrets.read().map(|l| l.is_empty()).unwrap_or(true)
     }
-}
-
-fn url_form_encode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
-                out.push(b as char)
-            }
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

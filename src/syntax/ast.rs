@@ -137,6 +137,17 @@ pub enum TypeExpr {
     Optional(Box<TypeExpr>, Span),
 }
 
+impl std::fmt::Display for TypeExpr {
+    /// The type as written: `string`, `[int]`, `json?`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TypeExpr::Named(id) => write!(f, "{}", id.name),
+            TypeExpr::List(inner, _) => write!(f, "[{inner}]"),
+            TypeExpr::Optional(inner, _) => write!(f, "{inner}?"),
+        }
+    }
+}
+
 impl TypeExpr {
     pub fn span(&self) -> Span {
         match self {
