@@ -165,7 +165,7 @@ pub(crate) fn parse_args(
         }
         let ty = resolve_type(&p.ty).map_err(|id| format!("unknown type `{}`", id.name))?;
         let value = parse_value(v, &ty.ty)
-            .map_err(|e| format!("`--arg {k}=...`: {e} (`{k}` is {})", type_text(&p.ty)))?;
+            .map_err(|e| format!("`--arg {k}=...`: {e} (`{k}` is {})", p.ty))?;
         out.push((Some(k.to_string()), value.taint(ty.secret)));
     }
     let missing: Vec<String> = params
@@ -175,20 +175,12 @@ pub(crate) fn parse_args(
             !out.iter()
                 .any(|(n, _)| n.as_deref() == Some(p.name.name.as_str()))
         })
-        .map(|p| format!("--arg {}=<{}>", p.name.name, type_text(&p.ty)))
+        .map(|p| format!("--arg {}=<{}>", p.name.name, p.ty))
         .collect();
     if !missing.is_empty() {
         return Err(format!("{what} needs {}", missing.join(" ")));
     }
     Ok(out)
-}
-
-fn type_text(t: &TypeExpr) -> String {
-    match t {
-        TypeExpr::Named(id) => id.name.clone(),
-        TypeExpr::List(inner, _) => format!("[{}]", type_text(inner)),
-        TypeExpr::Optional(inner, _) => format!("{}?", type_text(inner)),
-    }
 }
 
 fn parse_value(text: &str, ty: &Ty) -> Result<Value, String> {

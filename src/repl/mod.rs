@@ -443,7 +443,7 @@ impl Session {
                     for f in &o.fields {
                         let ty =
                             f.ty.as_ref()
-                                .map(type_text)
+                                .map(|t| t.to_string())
                                 .unwrap_or_else(|| "json".into());
                         println!(
                             "  {}: {ty}{}",
@@ -472,7 +472,7 @@ impl Session {
             let params: Vec<String> = rb
                 .params
                 .iter()
-                .map(|x| format!("{}: {}", x.name.name, type_text(&x.ty)))
+                .map(|x| format!("{}: {}", x.name.name, x.ty))
                 .collect();
             println!("runbook {}({})", rb.name.name, params.join(", "));
             if let Some(d) = &rb.doc {
@@ -764,9 +764,9 @@ fn signature(m: &Method) -> String {
         .iter()
         .map(|p| {
             if p.default.is_some() {
-                format!("{}: {} = …", p.name.name, type_text(&p.ty))
+                format!("{}: {} = …", p.name.name, p.ty)
             } else {
-                format!("{}: {}", p.name.name, type_text(&p.ty))
+                format!("{}: {}", p.name.name, p.ty)
             }
         })
         .collect();
@@ -776,14 +776,6 @@ fn signature(m: &Method) -> String {
         m.name.name,
         params.join(", ")
     )
-}
-
-fn type_text(t: &TypeExpr) -> String {
-    match t {
-        TypeExpr::Named(id) => id.name.clone(),
-        TypeExpr::List(inner, _) => format!("[{}]", type_text(inner)),
-        TypeExpr::Optional(inner, _) => format!("{}?", type_text(inner)),
-    }
 }
 
 /// A value as pretty JSON (strings quoted), secrets masked.
