@@ -1,28 +1,285 @@
-//! `auth jwt_assertion { ... }` — not implemented yet.
+//! `auth jwt_assertion { ... }`: the JWT bearer grant (RFC 7523).
+//!
+//! `request = form` (the default) posts
+//! `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&assertion=JWT`
+//! (and `scope`) to `token_url`, caches the `access_token` until 30 s
+//! before it expires and sends it as `Authorization: Bearer TOKEN`.
+//! `request = json` sends a freshly signed JWT itself as the bearer token,
+//! with no exchange.
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+
+use super::jwt::JwtSigner;
+use super::token_cache::{Token, TokenKey};
 use super::{AuthEnv, Fields};
 use crate::runtime::eval::EvalError;
 use crate::runtime::http::Prepared;
+use crate::runtime::value::Value;
 use crate::syntax::ast::Span;
 
-#[derive(Debug, Clone)]
-pub struct JwtAssertion {}
+const GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+/// A cached token is renewed this long before it expires.
+const EARLY: u64 = 30;
 
-impl JwtAssertion {
-    pub(super) fn new(_f: &Fields, span: Span) -> Result<JwtAssertion, EvalError> {
-        Err(EvalError::new(
-            span,
-            "`auth jwt_assertion` cannot be used by this version of rbk yet; it arrives with the authorization release",
-        ))
-    }
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Request {
+    Form,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct JwtAssertion {
+    jwt: JwtSigner,
+    token_url: String,
+    scope: Option<String>,
+    request: Request,
+    header: String,
+    prefix: String,
+    default_expiry: Option<Duration>,
+    span: Span,
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 impl JwtAssertion {
-    pub async fn apply(&self, _req: &mut Prepared, _env: &AuthEnv<'_>) -> Result<(), EvalError> {
+    pub(super) fn new(f: &Fields, span: Span) -> Result<JwtAssertion, EvalError> {
+        let token_url = f.text("token_url")?.ok_or_else(|| {
+            EvalError::new(span, "auth jwt_assertion needs `token_url`".to_string())
+        })?;
+        let jwt = JwtSigner::from_fields(f, &token_url, "auth jwt_assertion", span)?;
+        let request = match f.word("request").as_deref() {
+            None | Some("form") => Request::Form,
+            Some("json") => Request::Json,
+            Some(other) => {
+                return Err(EvalError::new(
+                    span,
+                    format!("`request = {other}`: expected `form` or `json`"),
+                ));
+            }
+        };
+        let default_expiry = match f.value("default_expiry")?.as_ref().map(|v| v.reveal()) {
+            None => None,
+            Some(Value::Duration(d)) => Some(*d),
+            Some(other) => {
+                return Err(EvalError::new(
+                    span,
+                    format!(
+                        "`default_expiry` must be a duration such as 1h, not {}",
+                        other.type_name()
+                    ),
+                ));
+            }
+        };
+        Ok(JwtAssertion {
+            jwt,
+            token_url,
+            scope: f.text("scope")?,
+            request,
+            header: f.text("header")?.unwrap_or_else(|| "Authorization".into()),
+            prefix: f.text("prefix")?.unwrap_or_else(|| "Bearer".into()),
+            default_expiry,
+            span,
+        })
+    }
+
+    /// The header the token is sent in.
+    pub fn header(&self) -> &str {
+        &self.header
+    }
+
+    fn key(&self, env: &AuthEnv<'_>) -> TokenKey {
+        TokenKey {
+            integration: env.integration.to_string(),
+            instance: env.cx.instance_name.clone(),
+            grant: "jwt_bearer".into(),
+            token_url: self.token_url.clone(),
+            client_id: self.jwt.issuer.clone().unwrap_or_default(),
+            scope: self.scope.clone().unwrap_or_default(),
+            audience: self.jwt.audience.clone(),
+        }
+    }
+
+    fn set(&self, req: &mut Prepared, env: &AuthEnv<'_>, token: &str) {
+        env.cx.redactor.register(token);
+        let value = if self.prefix.is_empty() {
+            token.to_string()
+        } else {
+            format!("{} {token}", self.prefix)
+        };
+        env.cx.redactor.register(&value);
+        req.set_header(&self.header, value);
+    }
+
+    fn error(&self, env: &AuthEnv<'_>, msg: String) -> EvalError {
+        EvalError::new(
+            self.span,
+            format!(
+                "integration `{}`: auth jwt_assertion: {msg}",
+                env.integration
+            ),
+        )
+    }
+
+    pub async fn apply(&self, req: &mut Prepared, env: &AuthEnv<'_>) -> Result<(), EvalError> {
+        if self.request == Request::Json {
+            let (jwt, _) = self.jwt.sign().map_err(|e| self.error(env, e))?;
+            self.set(req, env, &jwt);
+            return Ok(());
+        }
+        let key = self.key(env);
+        if let Some(t) = env.tokens.get(&key)
+            && t.expires_at.is_none_or(|e| now() + EARLY < e)
+        {
+            self.set(req, env, &t.access_token);
+            return Ok(());
+        }
+        if env.cx.dry_run {
+            // A dry run sends nothing, token requests included.
+            req.set_header(
+                &self.header,
+                format!("{} <token from {}>", self.prefix, self.token_url)
+                    .trim_start()
+                    .to_string(),
+            );
+            return Ok(());
+        }
+        let token = self.fetch(env).await.map_err(|e| self.error(env, e))?;
+        self.set(req, env, &token.access_token);
+        env.tokens.put(key, token);
         Ok(())
     }
 
-    pub async fn unauthorized(&self, _env: &AuthEnv<'_>) -> bool {
-        false
+    /// After a 401: forgets the token so that the next try fetches one.
+    pub async fn unauthorized(&self, env: &AuthEnv<'_>) -> bool {
+        match self.request {
+            Request::Form => {
+                env.tokens.remove(&self.key(env));
+                true
+            }
+            Request::Json => false,
+        }
+    }
+
+    async fn fetch(&self, env: &AuthEnv<'_>) -> Result<Token, String> {
+        let (assertion, _) = self.jwt.sign()?;
+        env.cx.redactor.register(&assertion);
+        let mut form = format!(
+            "grant_type={}&assertion={}",
+            utf8_percent_encode(GRANT, NON_ALPHANUMERIC),
+            utf8_percent_encode(&assertion, NON_ALPHANUMERIC)
+        );
+        if let Some(s) = &self.scope {
+            form.push_str("&scope=");
+            form.push_str(&utf8_percent_encode(s, NON_ALPHANUMERIC).to_string());
+        }
+        let url = &self.token_url;
+        let resp = env
+            .client
+            .post(url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("accept", "application/json")
+            .timeout(Duration::from_secs(30))
+            .body(form)
+            .send()
+            .await
+            .map_err(|e| {
+                let mut msg = e.to_string();
+                let mut source = std::error::Error::source(&e);
+                while let Some(s) = source {
+                    let t = s.to_string();
+                    if !msg.contains(&t) {
+                        msg = format!("{msg}: {t}");
+                    }
+                    source = s.source();
+                }
+                format!("cannot reach `token_url` ({url}): {msg}")
+            })?;
+        let status = resp.status();
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| format!("`token_url` ({url}): cannot read the answer: {e}"))?;
+        let json: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
+        let Some(json) = json else {
+            let looks_html = content_type.contains("html")
+                || body
+                    .iter()
+                    .find(|b| !b.is_ascii_whitespace())
+                    .is_some_and(|b| *b == b'<');
+            let what = if looks_html {
+                "an HTML page".to_string()
+            } else if body.is_empty() {
+                "an empty body".to_string()
+            } else {
+                format!("a body that is not JSON (content-type `{content_type}`)")
+            };
+            return Err(format!(
+                "`token_url` ({url}) answered HTTP {} with {what}, not a JSON token; is `token_url` the token endpoint?",
+                status.as_u16()
+            ));
+        };
+        if !status.is_success() {
+            let error = json.get("error").and_then(|v| v.as_str()).unwrap_or("");
+            let desc = json
+                .get("error_description")
+                .and_then(|v| v.as_str())
+                .unwrap_or("");
+            let detail = match (error, desc) {
+                ("", "") => String::new(),
+                (e, "") => format!(": {e}"),
+                (e, d) => format!(": {e}: {d}"),
+            };
+            return Err(format!(
+                "`token_url` ({url}) refused the assertion, HTTP {}{detail}",
+                status.as_u16()
+            ));
+        }
+        let Some(access_token) = json.get("access_token").and_then(|v| v.as_str()) else {
+            let fields: Vec<String> = json
+                .as_object()
+                .map(|o| o.keys().cloned().collect())
+                .unwrap_or_default();
+            return Err(format!(
+                "the JSON answer of `token_url` ({url}) has no `access_token` (it has: {})",
+                if fields.is_empty() {
+                    "no fields".to_string()
+                } else {
+                    fields.join(", ")
+                }
+            ));
+        };
+        env.cx.redactor.register(access_token);
+        let expires_in = match json.get("expires_in") {
+            Some(serde_json::Value::Number(n)) => n.as_u64(),
+            Some(serde_json::Value::String(s)) => s.trim().parse::<u64>().ok(),
+            _ => None,
+        }
+        .or(self.default_expiry.map(|d| d.as_secs()));
+        Ok(Token {
+            access_token: access_token.to_string(),
+            token_type: json
+                .get("token_type")
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
+            refresh_token: None,
+            expires_at: expires_in.map(|s| now() + s),
+            scope: json
+                .get("scope")
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
+        })
     }
 }

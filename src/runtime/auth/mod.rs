@@ -4,6 +4,7 @@
 mod api_key;
 mod basic;
 mod bearer;
+pub mod jwt;
 pub mod jwt_assertion;
 pub mod mtls;
 pub mod oauth2;
