@@ -69,6 +69,11 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         env_file: Option<PathBuf>,
     },
+    /// List or clear cached OAuth2/JWT tokens (values are never shown).
+    Tokens {
+        #[command(subcommand)]
+        action: TokensAction,
+    },
     /// Draw a runbook as a flow chart.
     Graph {
         /// The .rbk file.
@@ -77,6 +82,17 @@ enum Command {
         runbook: String,
         #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
         format: GraphFormat,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokensAction {
+    /// Show the cached tokens: integration, instance, grant, client id, scope, expiry.
+    List,
+    /// Forget the cached tokens of one integration, or all.
+    Clear {
+        /// Only this integration's tokens.
+        integration: Option<String>,
     },
 }
 
@@ -109,6 +125,9 @@ struct RunArgs {
     /// Stop after this many statements (a guard against endless loops).
     #[arg(long, value_name = "N")]
     max_steps: Option<u64>,
+    /// OAuth2 code grants: print the authorization URL instead of opening a browser.
+    #[arg(long)]
+    no_browser: bool,
 }
 
 impl RunArgs {
@@ -123,6 +142,7 @@ impl RunArgs {
             reports: self.reports,
             verbose: self.verbose,
             max_steps: self.max_steps,
+            no_browser: self.no_browser,
         }
     }
 }
@@ -199,6 +219,10 @@ fn real_main() -> ExitCode {
         Command::Call { file, target, opts } => {
             cli::run::call(&file, &target, &opts.into_options())
         }
+        Command::Tokens { action } => match action {
+            TokensAction::List => cli::tokens::list(),
+            TokensAction::Clear { integration } => cli::tokens::clear(integration.as_deref()),
+        },
         Command::Graph {
             file,
             runbook,

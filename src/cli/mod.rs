@@ -4,6 +4,7 @@ pub mod check;
 pub mod fmt;
 pub mod graph;
 pub mod run;
+pub mod tokens;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};

@@ -9,6 +9,7 @@ use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::check::types::{Ty, resolve_type};
 use crate::check::{Checked, Program};
 use crate::diagnostic::{self, Diagnostic, codes};
+use crate::runtime::auth::token_cache::TokenCache;
 use crate::runtime::report::StepRecord;
 use crate::runtime::value::{StepResult, Value};
 use crate::runtime::{
@@ -29,6 +30,8 @@ pub struct RunOptions {
     pub reports: Vec<String>,
     pub verbose: u8,
     pub max_steps: Option<u64>,
+    /// OAuth2 code grants: print the authorization URL, open no browser.
+    pub no_browser: bool,
 }
 
 pub fn run(file: &Path, runbook: Option<&str>, opts: &RunOptions) -> u8 {
@@ -265,17 +268,27 @@ where
     if opts.record.is_some() && opts.replay.is_some() {
         return usage("--record and --replay cannot be used together");
     }
-    let env = match environment(opts.env_file.as_deref()) {
+    let mut env = match environment(opts.env_file.as_deref()) {
         Ok(e) => e,
         Err(m) => return usage(&m),
     };
+    if opts.no_browser {
+        env.insert("RBK_NO_BROWSER".into(), "1".into());
+    }
     let program = Arc::new(checked.program);
     let cx = match Context::new(program.clone(), opts.instance.as_deref(), env, opts.dry_run) {
         Ok(c) => c,
         Err(e) => return report_error(&program, &e, e.usage),
     };
     let observer = Arc::new(Progress::new(opts.verbose));
+    // Replays and dry runs request no tokens; they keep them in memory.
+    let tokens = if opts.replay.is_some() || opts.dry_run {
+        TokenCache::in_memory()
+    } else {
+        TokenCache::open()
+    };
     let mut rt = Runtime::new(cx, observer.clone())
+        .with_tokens(tokens)
         .with_exchange_log(opts.record.is_some() || reports.json.is_some());
     if let Some(n) = opts.max_steps {
         rt = rt.with_max_steps(n);

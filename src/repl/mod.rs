@@ -349,12 +349,20 @@ impl Session {
                 _ => eprintln!("error: write `:verbose on` or `:verbose off`"),
             },
             "tokens" => {
-                if arg == "clear" {
-                    println!(
-                        "no tokens are cached by this version (OAuth2 token caching arrives with the authorization release)"
-                    );
-                } else {
-                    eprintln!("error: write `:tokens clear`");
+                let mut words = arg.split_whitespace();
+                match (words.next(), words.next(), words.next()) {
+                    (Some("clear"), integration, None) => {
+                        let n = crate::runtime::auth::token_cache::TokenCache::open()
+                            .clear(integration);
+                        println!(
+                            "cleared {n} cached token{}{}",
+                            if n == 1 { "" } else { "s" },
+                            integration
+                                .map(|i| format!(" of integration `{i}`"))
+                                .unwrap_or_default()
+                        );
+                    }
+                    _ => eprintln!("error: write `:tokens clear` or `:tokens clear INTEGRATION`"),
                 }
             }
             "reveal" => match self.values.get(arg) {
@@ -416,7 +424,7 @@ impl Session {
                  :instance [NAME]  show or switch the instance\n\
                  :dry on|off       show requests instead of sending them\n\
                  :verbose on|off   show response headers\n\
-                 :tokens clear     forget cached tokens\n\
+                 :tokens clear [I] forget cached tokens (of integration I)\n\
                  :reveal NAME      print a variable with its secrets\n\
                  :reload           re-read and re-check the files\n\
                  :run RUNBOOK(..)  run a whole runbook\n\
@@ -572,7 +580,13 @@ impl Session {
             }
         };
         let observer = Arc::new(ReplObserver::default());
-        let rt = Runtime::new(cx, observer.clone());
+        // Tokens persist in the user's cache file between inputs and runs.
+        let tokens = if self.dry {
+            crate::runtime::auth::token_cache::TokenCache::in_memory()
+        } else {
+            crate::runtime::auth::token_cache::TokenCache::open()
+        };
+        let rt = Runtime::new(cx, observer.clone()).with_tokens(tokens);
         match &input {
             ReplInput::Expr(e) => match eval(e, &self.values, &rt.cx, None) {
                 Ok(v) => {
