@@ -298,3 +298,38 @@ fn cassettes_record_and_replay_transport_failures() {
     assert_eq!(rec.stdout, rep.stdout);
     assert!(String::from_utf8_lossy(&rep.stderr).contains("log: unreachable"));
 }
+
+/// A replay answers without a network: OAuth2 auth does not ask its token
+/// endpoint (here unreachable) for a token first.
+#[test]
+fn replay_needs_no_token_endpoint() {
+    let dir = tempdir();
+    std::fs::write(
+        dir.join("o.rbk"),
+        "integration api {\n  base_url = \"http://127.0.0.1:9/api\"\n  auth oauth2 {\n    grant = client_credentials\n    token_url = \"http://127.0.0.1:9/token\"\n    client_id = \"id\"\n    client_secret = secret(\"RBK_T_OAUTH_SECRET\")\n  }\n}\n\
+         method api.me() {\n  GET \"/me\"\n  output { name: string = $.name }\n}\n\
+         runbook main() {\n  step m = api.me()\n  return { name: m.name }\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("o.cassette.json"),
+        r#"{"version":1,"interactions":[{"request":{"method":"GET","url":"http://127.0.0.1:9/api/me","headers":[],"body":""},"response":{"status":200,"headers":[["content-type","application/json"]],"body":"{\"name\":\"replayed\"}"}}]}"#,
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_rbk"))
+        .args(["run", "o.rbk", "--replay", "o.cassette.json"])
+        .current_dir(&dir)
+        .env("RBK_T_OAUTH_SECRET", "s3cr3t-value")
+        .env("RBK_CACHE_DIR", dir.join("cache"))
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["name"], "replayed");
+}

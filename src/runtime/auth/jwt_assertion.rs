@@ -41,6 +41,13 @@ pub struct JwtAssertion {
     span: Span,
 }
 
+impl JwtAssertion {
+    /// True when authorizing means asking the token endpoint first.
+    pub fn fetches_tokens(&self) -> bool {
+        matches!(self.request, Request::Form)
+    }
+}
+
 fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -127,6 +127,16 @@ impl Auth {
         }
     }
 
+    /// True when authorizing a request first asks a token endpoint; a
+    /// replay (which answers without a network) leaves such auth out.
+    pub fn fetches_tokens(&self) -> bool {
+        match self {
+            Auth::OAuth2(_) => true,
+            Auth::JwtAssertion(a) => a.fetches_tokens(),
+            _ => false,
+        }
+    }
+
     /// After a 401: forgets the cached token. True when fetching a new
     /// token and resending may help.
     pub async fn unauthorized(&self, env: &AuthEnv<'_>) -> bool {
