@@ -204,12 +204,18 @@ fn httpbin() -> Option<String> {
     }
 }
 
+/// The program's directory, written once: tests run in parallel and must
+/// not read a file another test is rewriting.
 fn dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("rbk-httpbin-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    std::fs::write(d.join("bin.rbk"), PROGRAM).unwrap();
-    std::fs::write(d.join("upload.txt"), "file body\n").unwrap();
-    d
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let d = std::env::temp_dir().join(format!("rbk-httpbin-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("bin.rbk"), PROGRAM).unwrap();
+        std::fs::write(d.join("upload.txt"), "file body\n").unwrap();
+        d
+    })
+    .clone()
 }
 
 fn run(url: &str, runbook: &str, pass: &str) -> (i32, serde_json::Value, String) {
