@@ -7,7 +7,9 @@
 //! `request = json` sends a freshly signed JWT itself as the bearer token,
 //! with no exchange.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use super::token_cache::now;
 
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
@@ -21,7 +23,6 @@ use crate::syntax::ast::Span;
 
 const GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 /// A cached token is renewed this long before it expires.
-const EARLY: u64 = 30;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Request {
@@ -46,13 +47,6 @@ impl JwtAssertion {
     pub fn fetches_tokens(&self) -> bool {
         matches!(self.request, Request::Form)
     }
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 impl JwtAssertion {
@@ -142,19 +136,14 @@ impl JwtAssertion {
         }
         let key = self.key(env);
         if let Some(t) = env.tokens.get(&key)
-            && t.expires_at.is_none_or(|e| now() + EARLY < e)
+            && t.is_fresh()
         {
             self.set(req, env, &t.access_token);
             return Ok(());
         }
         if env.cx.dry_run {
             // A dry run sends nothing, token requests included.
-            req.set_header(
-                &self.header,
-                format!("{} <token from {}>", self.prefix, self.token_url)
-                    .trim_start()
-                    .to_string(),
-            );
+            super::dry_run_token(req, &self.header, &self.prefix, &self.token_url);
             return Ok(());
         }
         let token = self.fetch(env).await.map_err(|e| self.error(env, e))?;

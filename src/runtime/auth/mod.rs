@@ -148,6 +148,16 @@ impl Auth {
     }
 }
 
+/// What a dry run shows instead of a token it would have fetched.
+pub(crate) fn dry_run_token(req: &mut Prepared, header: &str, prefix: &str, token_url: &str) {
+    req.set_header(
+        header,
+        format!("{prefix} <token from {token_url}>")
+            .trim_start()
+            .to_string(),
+    );
+}
+
 /// Reads the fields of an auth block.
 pub(crate) struct Fields<'a> {
     pub cx: &'a Context,

@@ -13,7 +13,9 @@ use std::future::Future;
 use std::io::{Read, Write};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use super::token_cache::now;
 
 use oauth2::basic::{BasicClient, BasicErrorResponse, BasicTokenResponse};
 use oauth2::{
@@ -31,7 +33,6 @@ use crate::runtime::value::Value;
 use crate::syntax::ast::{Block, EntryValue, Span};
 
 /// A cached token is renewed this long before it expires.
-const EARLY: u64 = 30;
 /// How long the token endpoint may take.
 const TOKEN_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long rbk waits for the browser to come back (code grants).
@@ -103,13 +104,6 @@ pub struct OAuth2 {
     default_expiry: Option<Duration>,
     assertion: Option<Assertion>,
     span: Span,
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 fn duration(f: &Fields, key: &str, span: Span) -> Result<Option<Duration>, EvalError> {
@@ -314,27 +308,18 @@ impl OAuth2 {
         }
     }
 
-    fn fresh(t: &Token) -> bool {
-        t.expires_at.is_none_or(|e| now() + EARLY < e)
-    }
-
     pub async fn apply(&self, req: &mut Prepared, env: &AuthEnv<'_>) -> Result<(), EvalError> {
         let key = self.key(env);
         if let Some(t) = env.tokens.get(&key) {
             Self::register(env, &t);
-            if Self::fresh(&t) {
+            if t.is_fresh() {
                 self.set(req, env, &t.access_token);
                 return Ok(());
             }
         }
         if env.cx.dry_run {
             // A dry run sends nothing, token requests included.
-            req.set_header(
-                &self.header,
-                format!("{} <token from {}>", self.prefix, self.token_url)
-                    .trim_start()
-                    .to_string(),
-            );
+            super::dry_run_token(req, &self.header, &self.prefix, &self.token_url);
             return Ok(());
         }
         // One token request at a time (a single browser window for the
@@ -342,7 +327,7 @@ impl OAuth2 {
         let _guard = env.tokens.lock().await;
         let cached = env.tokens.get(&key);
         if let Some(t) = &cached
-            && Self::fresh(t)
+            && t.is_fresh()
         {
             self.set(req, env, &t.access_token);
             return Ok(());

@@ -30,6 +30,16 @@ pub struct Token {
     pub scope: Option<String>,
 }
 
+/// A token is renewed this many seconds before it expires.
+pub const EARLY: u64 = 30;
+
+impl Token {
+    /// Usable for at least [`EARLY`] more seconds (or never expires).
+    pub fn is_fresh(&self) -> bool {
+        self.expires_at.is_none_or(|e| now() + EARLY < e)
+    }
+}
+
 /// What a token is cached under.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct TokenKey {
@@ -67,7 +77,8 @@ pub struct TokenCache {
     fetching: tokio::sync::Mutex<()>,
 }
 
-fn now() -> u64 {
+/// Seconds since the Unix epoch.
+pub fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
