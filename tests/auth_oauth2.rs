@@ -162,6 +162,13 @@ fn grants(s: &Servers, client: &str, grant: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// How many times the login or consent form was submitted.
+fn interactions(s: &Servers, prompt: &str) -> u64 {
+    get_json(&format!("{}/rbk/stats", s.oidc))["interactions"][prompt]
+        .as_u64()
+        .unwrap_or(0)
+}
+
 fn assert_no_secrets(what: &str, text: &str, secrets: &[&str]) {
     for s in secrets {
         assert!(
@@ -525,9 +532,53 @@ fn client_assertions_private_key_jwt_and_client_secret_jwt() {
     }
 }
 
-/// Follows oidc-provider's redirects (login and consent are approved by
-/// the test server) with a cookie jar, ending at rbk's loopback listener.
-fn authorize(url: &str) {
+const USER_PASSWORD: &str = "user-password-Planted-e6c03b71";
+
+/// What the browser did on the way to rbk's loopback listener.
+#[derive(Debug, Default)]
+struct Visit {
+    /// The `prompt` of each HTML form submitted, in order.
+    forms: Vec<String>,
+    /// rbk's listener answer (status, body).
+    landed: Option<(u16, String)>,
+}
+
+/// The value of `name="..."` in one HTML tag.
+fn attr(tag: &str, name: &str) -> Option<String> {
+    let key = format!("{name}=\"");
+    let at = tag.find(&key)? + key.len();
+    let end = tag[at..].find('"')?;
+    Some(tag[at..at + end].replace("&amp;", "&"))
+}
+
+/// The first `<form>` of a page: its action and fields (hidden values
+/// kept, `login`/`password` filled in as a user would).
+fn fill_form(html: &str, login: &str, password: &str) -> Option<(String, Vec<(String, String)>)> {
+    let start = html.find("<form")?;
+    let end = html[start..].find("</form>")? + start;
+    let form = &html[start..end];
+    let action = attr(&form[..form.find('>')?], "action")?;
+    let mut fields = Vec::new();
+    for input in form.split("<input").skip(1) {
+        let tag = &input[..input.find('>').unwrap_or(input.len())];
+        let Some(name) = attr(tag, "name") else {
+            continue;
+        };
+        let value = match name.as_str() {
+            "login" => login.to_string(),
+            "password" => password.to_string(),
+            _ => attr(tag, "value").unwrap_or_default(),
+        };
+        fields.push((name, value));
+    }
+    Some((action, fields))
+}
+
+/// Acts as the user's browser: follows oidc-provider's redirects with a
+/// cookie jar, fills in and submits its login form and its consent form
+/// (or, with `decline`, follows the page's Cancel link), and ends at rbk's
+/// loopback listener.
+fn browse(url: &str, password: &str, decline: bool) -> Visit {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -537,20 +588,21 @@ fn authorize(url: &str) {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
+        let mut visit = Visit::default();
         let mut jar: Vec<(String, String)> = Vec::new();
         let mut next = reqwest::Url::parse(url).unwrap();
-        for _ in 0..12 {
+        let mut form: Option<Vec<(String, String)>> = None;
+        for _ in 0..20 {
             let cookie = jar
                 .iter()
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect::<Vec<_>>()
                 .join("; ");
-            let resp = client
-                .get(next.clone())
-                .header("cookie", cookie)
-                .send()
-                .await
-                .unwrap();
+            let req = match form.take() {
+                Some(fields) => client.post(next.clone()).form(&fields),
+                None => client.get(next.clone()),
+            };
+            let resp = req.header("cookie", cookie).send().await.unwrap();
             for sc in resp.headers().get_all("set-cookie") {
                 let sc = sc.to_str().unwrap_or("");
                 if let Some((k, v)) = sc.split(';').next().and_then(|kv| kv.split_once('=')) {
@@ -560,26 +612,78 @@ fn authorize(url: &str) {
             }
             let status = resp.status();
             if next.path() == "/callback" {
-                assert!(status.is_success(), "rbk's listener answered {status}");
-                return;
+                visit.landed = Some((status.as_u16(), resp.text().await.unwrap_or_default()));
+                return visit;
             }
-            assert!(
-                status.is_redirection(),
-                "{next}: {status}: {}",
-                resp.text().await.unwrap_or_default()
-            );
-            let loc = resp.headers()["location"].to_str().unwrap().to_string();
-            next = next.join(&loc).unwrap();
+            if status.is_redirection() {
+                let loc = resp.headers()["location"].to_str().unwrap().to_string();
+                next = next.join(&loc).unwrap();
+                continue;
+            }
+            let html = resp.text().await.unwrap_or_default();
+            assert!(status.is_success(), "{next}: {status}: {html}");
+            let (action, fields) = fill_form(&html, "rbk-user", password)
+                .unwrap_or_else(|| panic!("{next}: no form in the page: {html}"));
+            let prompt = fields
+                .iter()
+                .find(|(k, _)| k == "prompt")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
+            if decline && prompt == "consent" {
+                let cancel = html
+                    .split("<a ")
+                    .find(|a| a.contains("Cancel"))
+                    .and_then(|a| attr(a, "href"))
+                    .unwrap_or_else(|| panic!("no Cancel link: {html}"));
+                visit.forms.push("cancel".into());
+                next = next.join(&cancel).unwrap();
+                continue;
+            }
+            visit.forms.push(prompt);
+            next = next.join(&action).unwrap();
+            form = Some(fields);
         }
-        panic!("too many redirects");
-    });
+        panic!("the login never reached rbk's listener: {visit:?}");
+    })
 }
 
-/// Runs `idp.check` with a code grant, authorizing when rbk asks.
-fn code_run(dir: &Dir, file: &Path, extra: &[&str]) -> (Output, bool) {
+/// How rbk hands the authorization URL to the user.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Via {
+    /// Printed on stderr only (`--no-browser` / `RBK_NO_BROWSER`).
+    Printed,
+    /// Opened with `$BROWSER` (a script that writes the URL to a file).
+    Browser,
+}
+
+/// Runs `idp.check` with a code grant; when rbk asks for authorization,
+/// logs in as `rbk-user` (with `password`) and consents, or declines.
+fn code_flow(
+    dir: &Dir,
+    file: &Path,
+    extra: &[&str],
+    via: Via,
+    password: &str,
+    decline: bool,
+) -> (Output, Option<Visit>) {
     let mut args = vec!["call", file.to_str().unwrap(), "idp.check"];
     args.extend_from_slice(extra);
-    let mut child = rbk_cmd(dir, &args)
+    let mut cmd = rbk_cmd(dir, &args);
+    let opened = dir.0.join("opened.url");
+    let _ = std::fs::remove_file(&opened);
+    if via == Via::Browser {
+        let script = dir.write(
+            "browser.sh",
+            &format!(
+                "#!/bin/sh\nprintf '%s\\n' \"$1\" > '{0}.tmp' && mv '{0}.tmp' '{0}'\n",
+                opened.display()
+            ),
+        );
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        cmd.env_remove("RBK_NO_BROWSER").env("BROWSER", &script);
+    }
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -597,14 +701,69 @@ fn code_run(dir: &Dir, file: &Path, extra: &[&str]) -> (Output, bool) {
         }
         all
     });
-    let mut asked = false;
-    if let Ok(url) = rx.recv_timeout(Duration::from_secs(20)) {
-        asked = true;
-        authorize(&url);
+    let mut visit = None;
+    if let Ok(printed) = rx.recv_timeout(Duration::from_secs(20)) {
+        let url = match via {
+            Via::Printed => printed,
+            Via::Browser => {
+                // The browser must have been given the very URL printed.
+                let mut url = String::new();
+                for _ in 0..200 {
+                    if let Ok(u) = std::fs::read_to_string(&opened) {
+                        url = u.trim().to_string();
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                assert_eq!(url, printed, "the browser was not opened on the URL");
+                url
+            }
+        };
+        visit = Some(browse(&url, password, decline));
     }
     let mut out = child.wait_with_output().unwrap();
     out.stderr = reader.join().unwrap().into_bytes();
-    (out, asked)
+    if via == Via::Printed {
+        assert!(!opened.exists(), "a browser was opened");
+    }
+    (out, visit)
+}
+
+fn code_run(dir: &Dir, file: &Path, extra: &[&str]) -> (Output, Option<Visit>) {
+    code_flow(dir, file, extra, Via::Printed, USER_PASSWORD, false)
+}
+
+/// The authorization-code program for client `client` on loopback `port`.
+fn code_program(s: &Servers, grant: &str, client: &str, port: u16, secret: bool) -> String {
+    let secret = if secret {
+        "\n    client_secret = secret(\"CODE_SECRET\")"
+    } else {
+        ""
+    };
+    program(
+        s,
+        &format!(
+            r#"grant = {grant}
+    auth_url = "{{instance.url}}/auth"
+    token_url = "{{instance.url}}/token"
+    redirect_url = "http://127.0.0.1:{port}/callback"
+    client_id = "{client}"{secret}
+    scope = "openid api:read""#
+        ),
+        "/rbk/resource",
+    )
+}
+
+/// Logged in and consented through the server's own forms; rbk's
+/// listener answered the browser with its success page.
+fn assert_logged_in(visit: &Option<Visit>, err: &str) {
+    let v = visit
+        .as_ref()
+        .unwrap_or_else(|| panic!("no authorization URL printed: {err}"));
+    assert_eq!(v.forms, ["login", "consent"], "{v:?}");
+    let (status, page) = v.landed.clone().expect("never reached rbk");
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("rbk received the authorization"), "{page}");
 }
 
 #[test]
@@ -614,63 +773,112 @@ fn authorization_code_then_refresh_token() {
     // rbk-code-short: 40 s tokens, with refresh tokens.
     let file = dir.write(
         "code.rbk",
-        &program(
-            &s,
-            r#"grant = authorization_code
-    auth_url = "{instance.url}/auth"
-    token_url = "{instance.url}/token"
-    redirect_url = "http://127.0.0.1:18793/callback"
-    client_id = "rbk-code-short"
-    client_secret = secret("CODE_SECRET")
-    scope = "openid api:read""#,
-            "/rbk/resource",
-        ),
+        &code_program(&s, "authorization_code", "rbk-code-short", 18793, true),
     );
-    let (o, asked) = code_run(&dir, &file, &["--no-browser"]);
+    let before = interactions(&s, "login");
+    let (o, visit) = code_run(&dir, &file, &["--no-browser"]);
     let (out, err) = text(&o);
-    assert!(asked, "no authorization URL printed: {err}");
+    assert_logged_in(&visit, &err);
+    assert_eq!(interactions(&s, "login"), before + 1);
     assert!(o.status.success(), "{out}{err}");
     let j: Json = serde_json::from_str(&out).unwrap();
     assert_eq!(j["active"], true);
     assert_eq!(j["sub"], "rbk-user");
     let mut secrets = cached_values(&dir);
     secrets.push(CODE_SECRET.into());
+    secrets.push(USER_PASSWORD.into());
     let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
     assert_no_secrets("code flow", &format!("{out}{err}"), &secrets);
     // Near expiry: the refresh token, no browser.
     std::thread::sleep(Duration::from_secs(11));
     let before = grants(&s, "rbk-code-short", "refresh_token");
-    let (o, asked) = code_run(&dir, &file, &[]);
+    let (o, visit) = code_run(&dir, &file, &[]);
     let (out, err) = text(&o);
-    assert!(!asked, "asked to authorize again: {err}");
+    assert!(visit.is_none(), "asked to authorize again: {err}");
     assert!(o.status.success(), "{out}{err}");
     assert!(out.contains("\"active\": true"), "{out}");
     assert_eq!(grants(&s, "rbk-code-short", "refresh_token"), before + 1);
 }
 
 #[test]
-fn authorization_code_pkce_public_client() {
+fn authorization_code_pkce_opens_the_browser() {
     let Some(s) = servers() else { return };
     let dir = Dir::new("pkce");
     let file = dir.write(
         "pkce.rbk",
-        &program(
-            &s,
-            r#"grant = authorization_code_pkce
-    auth_url = "{instance.url}/auth"
-    token_url = "{instance.url}/token"
-    redirect_url = "http://127.0.0.1:18792/callback"
-    client_id = "rbk-pkce"
-    scope = "openid""#,
-            "/rbk/resource",
-        ),
+        &code_program(&s, "authorization_code_pkce", "rbk-pkce", 18792, false),
     );
-    let (o, asked) = code_run(&dir, &file, &[]);
+    let (o, visit) = code_flow(&dir, &file, &[], Via::Browser, USER_PASSWORD, false);
     let (out, err) = text(&o);
-    assert!(asked, "{err}");
+    assert_logged_in(&visit, &err);
     assert!(o.status.success(), "{out}{err}");
     assert!(err.contains("code_challenge_method=S256"), "{err}");
     assert!(out.contains("\"active\": true"), "{out}");
+    assert!(!err.contains("could not open a browser"), "{err}");
+}
+
+#[test]
+fn a_refused_refresh_token_leads_to_a_new_authorization() {
+    let Some(s) = servers() else { return };
+    let dir = Dir::new("refused");
+    let file = dir.write(
+        "code.rbk",
+        &code_program(&s, "authorization_code", "rbk-code", 18791, true),
+    );
+    let (o, visit) = code_run(&dir, &file, &["--no-browser"]);
+    let (out, err) = text(&o);
+    assert_logged_in(&visit, &err);
+    assert!(o.status.success(), "{out}{err}");
+    // The access token has expired and the server no longer knows the
+    // refresh token (as after a revocation).
+    let path = dir.cache().join("tokens.json");
+    let mut cache: Json = serde_json::from_str(&dir.tokens_file()).unwrap();
+    let token = &mut cache["tokens"][0]["token"];
+    assert!(token["refresh_token"].is_string(), "{cache}");
+    token["refresh_token"] = "revoked-refresh-token-0000".into();
+    token["expires_at"] = 1.into();
+    std::fs::write(&path, cache.to_string()).unwrap();
+    let before = grants(&s, "rbk-code", "authorization_code");
+    let (o, visit) = code_run(&dir, &file, &["--no-browser"]);
+    let (out, err) = text(&o);
+    assert!(
+        err.contains("the refresh token was not accepted") && err.contains("invalid_grant"),
+        "{err}"
+    );
+    assert_logged_in(&visit, &err);
+    assert!(o.status.success(), "{out}{err}");
+    assert!(out.contains("\"active\": true"), "{out}");
+    assert_eq!(grants(&s, "rbk-code", "authorization_code"), before + 1);
+    assert!(!err.contains("revoked-refresh-token-0000"), "{err}");
+}
+
+#[test]
+fn declined_consent_is_a_clear_error() {
+    let Some(s) = servers() else { return };
+    let dir = Dir::new("declined");
+    let file = dir.write(
+        "code.rbk",
+        &code_program(&s, "authorization_code", "rbk-code-decline", 18794, true),
+    );
+    let (o, visit) = code_flow(
+        &dir,
+        &file,
+        &["--no-browser"],
+        Via::Printed,
+        USER_PASSWORD,
+        true,
+    );
+    let (out, err) = text(&o);
+    let v = visit.unwrap_or_else(|| panic!("not asked: {err}"));
+    assert_eq!(v.forms, ["login", "cancel"], "{v:?}");
+    assert_eq!(v.landed.as_ref().map(|l| l.0), Some(400), "{v:?}");
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert!(
+        err.contains("integration `idp`") && err.contains("access_denied"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(dir.tokens_file().is_empty() || !dir.tokens_file().contains("access_token"));
 }
 
 fn bad_token_url(s: &Servers, url: &str) -> (Output, String) {

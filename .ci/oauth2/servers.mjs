@@ -10,8 +10,10 @@
 //  /rbk/mock-resource  the same for oauth2-mock-server's JWTs (verified with its JWKS)
 //  /rbk/stats          counts of token grants per client and of resource calls
 //  /rbk/html-token, /rbk/no-access-token   broken token endpoints
-// Interactions are approved automatically (user `rbk-user`), so a test can
-// drive the code flow with plain HTTP. Prints one JSON line when ready.
+// Login and consent use oidc-provider's own HTML pages (devInteractions):
+// a test submits the login form (user `rbk-user`, password below; a wrong
+// password gets the form again with 401) and the consent form over plain
+// HTTP. Prints one JSON line when ready.
 import { generateKeyPairSync } from 'node:crypto';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -32,6 +34,7 @@ const S = {
   code: 'code-secret-Planted-a81c44f2',
   resource: 'resource-secret-not-for-rbk-0b5e',
   jwt: 'client-secret-jwt-Planted-0123456789abcdef0123456789abcdef',
+  user: 'user-password-Planted-e6c03b71',
 };
 
 const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -58,7 +61,7 @@ const clients = [
   cc('rbk-pkjwt', { client_secret: undefined, token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [jwk] } }),
   cc('rbk-pkjwt-ps', { client_secret: undefined, token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [jwk] } }),
   cc('rbk-csjwt', { client_secret: S.jwt, token_endpoint_auth_method: 'client_secret_jwt' }),
-  code('rbk-code', 18791), code('rbk-code-short', 18793),
+  code('rbk-code', 18791), code('rbk-code-short', 18793), code('rbk-code-decline', 18794),
   code('rbk-pkce', 18792, { client_secret: undefined, token_endpoint_auth_method: 'none' }),
   { client_id: 'rbk-resource', client_secret: S.resource, grant_types: [], response_types: [], redirect_uris: [] },
 ];
@@ -69,7 +72,7 @@ const provider = new Provider(issuer, {
   clients,
   scopes: ['openid', 'offline_access', 'api:read', 'api:write'],
   features: {
-    devInteractions: { enabled: false },
+    devInteractions: { enabled: true },
     clientCredentials: { enabled: true },
     introspection: { enabled: true },
   },
@@ -80,11 +83,13 @@ const provider = new Provider(issuer, {
     ClientCredentials: (ctx, token, client) => short(client),
   },
   cookies: { keys: ['rbk-test-cookie-key'] },
-  interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
+  findAccount: async (ctx, id) => (id === 'rbk-user'
+    ? { accountId: id, claims: async () => ({ sub: id }) }
+    : undefined),
 });
 provider.proxy = false;
 
-const stats = { grants: {}, resource: {}, rejected: {} };
+const stats = { grants: {}, resource: {}, rejected: {}, interactions: {} };
 provider.on('grant.success', (ctx) => {
   const id = ctx.oidc.client?.clientId || '?';
   const g = ctx.oidc.params?.grant_type || '?';
@@ -99,16 +104,25 @@ const bearer = (ctx) => {
 };
 
 provider.use(async (ctx, next) => {
-  if (ctx.path.startsWith('/interaction/')) {
-    // Log `rbk-user` in and grant every requested scope.
-    const details = await provider.interactionDetails(ctx.req, ctx.res);
-    const grant = new provider.Grant({ accountId: 'rbk-user', clientId: details.params.client_id });
-    grant.addOIDCScope(String(details.params.scope || 'openid'));
-    const grantId = await grant.save();
-    const to = await provider.interactionResult(ctx.req, ctx.res,
-      { login: { accountId: 'rbk-user' }, consent: { grantId } }, { mergeWithLastSubmission: false });
-    ctx.status = 303;
-    ctx.redirect(to);
+  if (ctx.method === 'POST' && /^\/interaction\/[^/]+$/.test(ctx.path)) {
+    // devInteractions accepts any login; this server knows one user.
+    const raw = await new Promise((resolve) => {
+      let data = '';
+      ctx.req.on('data', (c) => { data += c; });
+      ctx.req.on('end', () => resolve(data));
+    });
+    const form = new URLSearchParams(raw);
+    stats.interactions[form.get('prompt') || '?'] = (stats.interactions[form.get('prompt') || '?'] || 0) + 1;
+    if (form.get('prompt') === 'login'
+      && (form.get('login') !== 'rbk-user' || form.get('password') !== S.user)) {
+      ctx.status = 401;
+      ctx.type = 'text/html';
+      ctx.body = '<!doctype html><p>wrong login or password</p>';
+      return;
+    }
+    // Hand the parsed body on to oidc-provider's body parser.
+    ctx.req.body = Object.fromEntries(form);
+    await next();
     return;
   }
   if (ctx.path === '/rbk/stats') { ctx.body = stats; return; }

@@ -22,8 +22,6 @@ use crate::runtime::value::Value;
 use crate::syntax::ast::Span;
 
 const GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
-/// A cached token is renewed this long before it expires.
-
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Request {
     Form,
@@ -144,6 +142,15 @@ impl JwtAssertion {
         if env.cx.dry_run {
             // A dry run sends nothing, token requests included.
             super::dry_run_token(req, &self.header, &self.prefix, &self.token_url);
+            return Ok(());
+        }
+        // One token request at a time: parallel steps that waited find the
+        // new token cached.
+        let _guard = env.tokens.lock().await;
+        if let Some(t) = env.tokens.get(&key)
+            && t.is_fresh()
+        {
+            self.set(req, env, &t.access_token);
             return Ok(());
         }
         let token = self.fetch(env).await.map_err(|e| self.error(env, e))?;

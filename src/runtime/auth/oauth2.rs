@@ -980,18 +980,11 @@ fn respond(stream: &mut std::net::TcpStream, status: u16, text: &str) {
     let _ = stream.flush();
 }
 
+/// Opens the URL with `$BROWSER` when set, else the system's default
+/// handler (the `opener` crate). A failure is only a note: the URL is
+/// already printed.
 fn open_browser(url: &str) {
-    let program = if cfg!(target_os = "macos") {
-        "open"
-    } else if cfg!(windows) {
-        "explorer"
-    } else {
-        "xdg-open"
-    };
-    let _ = std::process::Command::new(program)
-        .arg(url)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn();
+    if let Err(e) = opener::open_browser(url) {
+        eprintln!("note: could not open a browser ({e}); open the URL above yourself");
+    }
 }
