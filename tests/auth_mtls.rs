@@ -291,6 +291,15 @@ method pfx_ok.who() {{
 method nocert.who() {{
   GET "/"
 }}
+method nocert.own() {{
+  GET "/"
+  auth mtls {{ certificate = pem(cert: file("client.pem"), key: file("client.key")) }}
+  output {{ client: string = $.client }}
+}}
+method pem_ok.anon() {{
+  GET "/"
+  auth none
+}}
 method wrong.who() {{
   GET "/"
 }}
@@ -318,13 +327,26 @@ runbook badpass() {{
 runbook notkey() {{
   step a = notkey.who()
 }}
+runbook own() {{
+  step a = nocert.own()
+  step b = pem_ok.who()
+  return {{ a: a.client, b: b.client }}
+}}
+runbook anon() {{
+  step a = pem_ok.anon()
+}}
 "#
     )
 }
 
 fn rbk(dir: &Path, runbook: &str) -> (Option<i32>, String, String) {
+    rbk_with(dir, runbook, &[])
+}
+
+fn rbk_with(dir: &Path, runbook: &str, extra: &[&str]) -> (Option<i32>, String, String) {
     let o: Output = Command::new(env!("CARGO_BIN_EXE_rbk"))
         .args(["run", "m.rbk", runbook, "-vv"])
+        .args(extra)
         .current_dir(dir)
         .env("NO_COLOR", "1")
         .env("RBK_T_PFX", PFX_PASS)
@@ -382,6 +404,46 @@ fn mtls_with_pem_and_pfx_against_nginx() {
         !err.contains(PFX_PASS) && !err.contains("not-the-password"),
         "{err}"
     );
+
+    // A method's own `auth mtls` presents its certificate on an
+    // integration without one; `auth none` presents none on one with it.
+    let (code, out, err) = rbk(&dir, "own");
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert_eq!(out.matches("CN=rbk-client").count(), 2, "{out}");
+    let (code, out, err) = rbk(&dir, "anon");
+    assert_ne!(code, Some(0));
+    assert!(err.contains("400"), "{out}\n{err}");
+
+    // The PFX password and the private key reach no output: stdout and
+    // stderr under -vv, a dry run, the JSON report, the cassette.
+    let key = std::fs::read_to_string(dir.join("client.key")).unwrap();
+    let key_line = key
+        .lines()
+        .find(|l| !l.starts_with("-----") && l.len() > 40)
+        .unwrap()
+        .to_string();
+    let (code, out, err) = rbk_with(
+        &dir,
+        "good",
+        &["--report", "json=report.json", "--record", "cassette.json"],
+    );
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    let (_, dry_out, dry_err) = rbk_with(&dir, "good", &["--dry-run"]);
+    let report = std::fs::read_to_string(dir.join("report.json")).unwrap();
+    let cassette = std::fs::read_to_string(dir.join("cassette.json")).unwrap();
+    assert!(cassette.contains("CN=rbk-client"), "{cassette}");
+    for (what, text) in [
+        ("stdout", &out),
+        ("stderr", &err),
+        ("dry-run", &dry_out),
+        ("dry-run stderr", &dry_err),
+        ("report", &report),
+        ("cassette", &cassette),
+    ] {
+        assert!(!text.contains(PFX_PASS), "{what}: {text}");
+        assert!(!text.contains(&key_line), "{what}: {text}");
+        assert!(!text.contains("PRIVATE KEY"), "{what}: {text}");
+    }
 
     // A PEM `key:` that holds a certificate.
     let (code, _, err) = rbk(&dir, "notkey");

@@ -7,6 +7,7 @@
 //! stops them at the end. In CI (`CI` set) a missing tool fails the test; on
 //! a developer machine without them the test returns early.
 
+use base64::Engine;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -299,9 +300,10 @@ fn http_and_https_connect_through_tinyproxy_with_basic_auth() {
         program(proxy_port, plain, tls_port, "RBK_T_PROXY"),
     )
     .unwrap();
-    let rbk = |runbook: &str| {
+    let rbk = |runbook: &str, extra: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_rbk"))
             .args(["run", "p.rbk", runbook, "-vv"])
+            .args(extra)
             .current_dir(&dir)
             .env("NO_COLOR", "1")
             .env("RBK_T_PROXY", PROXY_PASS)
@@ -309,12 +311,38 @@ fn http_and_https_connect_through_tinyproxy_with_basic_auth() {
             .output()
             .expect("rbk runs")
     };
-    let o = rbk("main");
+    let o = rbk(
+        "main",
+        &["--report", "json=report.json", "--record", "c.json"],
+    );
     let out = String::from_utf8_lossy(&o.stdout);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
     assert!(out.contains("TLSv1."), "{out}");
-    assert!(!out.contains(PROXY_PASS) && !err.contains(PROXY_PASS));
+    // The proxy password (plain or as its Basic credentials) reaches no
+    // output: -vv, the report, the cassette, a dry run.
+    let dry = rbk("main", &["--dry-run"]);
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("rbkuser:{PROXY_PASS}"));
+    for (what, text) in [
+        ("stdout", out.to_string()),
+        ("stderr", err.to_string()),
+        (
+            "report",
+            std::fs::read_to_string(dir.join("report.json")).unwrap(),
+        ),
+        (
+            "cassette",
+            std::fs::read_to_string(dir.join("c.json")).unwrap(),
+        ),
+        ("dry-run", String::from_utf8_lossy(&dry.stdout).into_owned()),
+        (
+            "dry-run stderr",
+            String::from_utf8_lossy(&dry.stderr).into_owned(),
+        ),
+    ] {
+        assert!(!text.contains(PROXY_PASS), "{what}: {text}");
+        assert!(!text.contains(&basic), "{what}: {text}");
+    }
 
     // The plain request went through tinyproxy (it adds Via), and the
     // proxy credentials did not reach the server.
@@ -345,7 +373,7 @@ fn http_and_https_connect_through_tinyproxy_with_basic_auth() {
         program(proxy_port, plain, tls_port, "RBK_T_BAD"),
     )
     .unwrap();
-    let o = rbk("plain_only");
+    let o = rbk("plain_only", &[]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_ne!(o.status.code(), Some(0));
     assert!(

@@ -78,6 +78,13 @@ async fn handle(
             body,
         )
     };
+    let redirect_with = |status: StatusCode, to: String| {
+        (
+            status,
+            [("location", to), ("content-type", "text/plain".to_string())],
+            String::new(),
+        )
+    };
     let redirect = |to: String| {
         (
             StatusCode::FOUND,
@@ -110,6 +117,9 @@ async fn handle(
             json(StatusCode::UNAUTHORIZED, "{}".into())
         }
         "/redir-same" => redirect("/landed".into()),
+        "/redir-307" => redirect_with(StatusCode::TEMPORARY_REDIRECT, "/landed-307".into()),
+        "/redir-303" => redirect_with(StatusCode::SEE_OTHER, "/landed-303".into()),
+        "/redir-loop" => redirect("/redir-loop".into()),
         // `?to=URL`: a redirect to another origin.
         "/redir-away" => redirect(
             percent_encoding::percent_decode_str(
@@ -457,6 +467,96 @@ runbook main() {{
     assert!(String::from_utf8_lossy(&o.stdout).contains("302"));
 }
 
+#[test]
+fn each_redirect_hop_is_signed_for_its_own_origin_only() {
+    if !tools() {
+        return;
+    }
+    let (addr, rec) = start_server();
+    let (other, other_rec) = start_server();
+    let dir = tempdir("hops");
+    let program = format!(
+        r#"
+instance local {{ url = "http://{addr}" }}
+
+integration h {{
+  base_url = "{{instance.url}}"
+  headers {{
+    "X-Trace" = "trace-1"
+    "X-Api-Token" = secret("RBK_T_HMAC")
+  }}
+  auth sign_hmac {{ key = secret("RBK_T_HMAC") }}
+}}
+
+method h.keep(text: string) {{
+  POST "/redir-307"
+  body text text as "application/json"
+}}
+
+method h.see_other(text: string) {{
+  POST "/redir-303"
+  body text text as "application/json"
+}}
+
+method h.away() {{
+  GET "/redir-away"
+  query {{ to = "http://{other}/away" }}
+}}
+
+method h.forever() {{
+  GET "/redir-loop"
+}}
+
+runbook main(text: string) {{
+  step a = h.keep(text: text)
+  step b = h.see_other(text: text)
+  step c = h.away()
+  return {{ away: c.status }}
+}}
+"#
+    );
+    std::fs::write(dir.join("r.rbk"), program).unwrap();
+    let o = rbk_ok(
+        &dir,
+        &["run", "r.rbk", "main", "--arg", &format!("text={BODY}")],
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("\"away\": 200"), "{out}");
+    // 307: the same POST and body again, signed afresh over that body.
+    let first = seen(&rec, "/redir-307");
+    let landed = seen(&rec, "/landed-307");
+    assert_eq!(landed.len(), 1);
+    assert_eq!(landed[0].body, BODY.as_bytes());
+    std::fs::write(dir.join("body-307"), &landed[0].body).unwrap();
+    let expected = openssl_hmac(&dir, "sha256", "body-307");
+    assert_eq!(landed[0].header("x-signature"), Some(expected.clone()));
+    assert_eq!(first[0].header("x-signature"), Some(expected));
+    // 303: a GET without a body, whose signature is over the empty body.
+    let landed = seen(&rec, "/landed-303");
+    assert_eq!(landed.len(), 1);
+    assert!(landed[0].body.is_empty());
+    assert_eq!(landed[0].header("content-type"), None);
+    std::fs::write(dir.join("empty"), b"").unwrap();
+    let empty = python(&dir, PY_HMAC, &[HMAC_KEY, "sha256", "hex", "empty"]);
+    assert_eq!(landed[0].header("x-signature"), Some(empty));
+    assert_eq!(landed[0].header("x-trace").as_deref(), Some("trace-1"));
+    // Another origin: followed, with neither the signature nor the header
+    // that holds a secret; the plain header stays.
+    let away = other_rec.seen.lock().unwrap().clone();
+    assert_eq!(away.len(), 1, "{away:?}");
+    assert_eq!(away[0].path, "/away");
+    assert_eq!(away[0].header("x-signature"), None);
+    assert_eq!(away[0].header("x-api-token"), None);
+    assert_eq!(away[0].header("x-trace").as_deref(), Some("trace-1"));
+    // A redirect loop stops after 10 hops with a clear error.
+    let o = rbk(&dir, &["call", "r.rbk", "h.forever"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("too many redirects"), "{err}");
+    assert_eq!(seen(&rec, "/redir-loop").len(), 11);
+    assert!(!err.contains(HMAC_KEY));
+}
+
 // ---------------------------------------------------------------- sign_x509
 
 fn x509_program(addr: SocketAddr) -> String {
@@ -700,6 +800,12 @@ runbook guarded() {{
 runbook one() {{
   step a = hs.get()
 }}
+
+runbook fan_out() {{
+  for i in [1, 2, 3, 4, 5, 6, 7, 8] parallel 8 {{
+    step a = hs.get()
+  }}
+}}
 "#
     )
 }
@@ -859,6 +965,30 @@ fn jwt_assertion_tokens_verify_with_pyjwt_and_are_reused() {
     );
     assert_eq!(v["claims"]["iss"], "rbk-direct");
     assert!(seen(&rec, "/unused").is_empty());
+}
+
+#[test]
+fn parallel_steps_share_one_jwt_assertion_token() {
+    if !tools() {
+        return;
+    }
+    let (addr, rec) = start_server();
+    let dir = tempdir("jwtpar");
+    std::fs::write(dir.join("j.rbk"), jwt_program(addr, "/token")).unwrap();
+    make_cert(&dir);
+    rbk_ok(&dir, &["run", "j.rbk", "fan_out"]);
+    assert_eq!(
+        seen(&rec, "/token").len(),
+        1,
+        "one token for 8 parallel steps"
+    );
+    let calls = seen(&rec, "/hs");
+    assert_eq!(calls.len(), 8);
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.header("authorization").as_deref() == Some("Bearer at-1-5ecr3t-tok"))
+    );
 }
 
 #[test]

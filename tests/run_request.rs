@@ -548,6 +548,64 @@ fn redirects_are_followed_without_credentials_to_another_host() {
 }
 
 #[test]
+fn redirect_hops_are_recorded_and_replayed() {
+    let other = Server::start(|_, _| Reply::json(json!({ "where": "other" })));
+    let server = Server::start(|r, _| match r.path() {
+        "/moved" => Reply::status(302).header("Location", &r.query_value("to").unwrap_or_default()),
+        "/expected" => Reply::status(301).header("Location", "/landing"),
+        _ => Reply::json(json!({ "where": "same" })),
+    });
+    let dir = Dir::new();
+    let file = dir.program(REDIRECTS, &server.url);
+    let f = file.to_string_lossy().into_owned();
+    let cassette = dir.file("c.json").to_string_lossy().into_owned();
+    let env = [("RBK_T_REDIR", "redir-token")];
+    let to = format!("to={}/elsewhere", other.url);
+    let args = ["call", &f, "api.moved", "--arg", &to];
+    let mut rec = args.to_vec();
+    rec.extend_from_slice(&["--record", &cassette]);
+    let recorded = rbk_env(&rec, &env);
+    assert_eq!(recorded.ok()["where"], "other");
+    let c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cassette).unwrap()).unwrap();
+    let hops = c["interactions"].as_array().unwrap();
+    assert_eq!(hops.len(), 2, "one interaction per hop: {c}");
+    assert_eq!(hops[0]["response"]["status"], 302, "{c}");
+    server.stop();
+    other.stop();
+    let mut rep = args.to_vec();
+    rep.extend_from_slice(&["--replay", &cassette]);
+    let replayed = rbk_env(&rep, &env);
+    assert_eq!(replayed.code, Some(0), "{replayed}");
+    assert_eq!(replayed.stdout, recorded.stdout);
+}
+
+#[test]
+fn an_expected_redirect_is_the_answer() {
+    let server = Server::start(|r, _| match r.path() {
+        "/moved" => Reply::status(302).header("Location", "/landing"),
+        _ => Reply::json(json!({ "where": "same" })),
+    });
+    let dir = Dir::new();
+    let src = REDIRECTS.replace(
+        "  output { where: string = $.where }",
+        "  expect [200, 302]\n  output { location: string? = header(\"location\"), code: int = status }",
+    );
+    let file = dir.program(&src, &server.url);
+    let f = file.to_string_lossy().into_owned();
+    let out = rbk_env(
+        &["call", &f, "api.moved", "--arg", "to=x"],
+        &[("RBK_T_REDIR", "redir-token")],
+    );
+    let v = out.ok();
+    assert_eq!(
+        (&v["location"], &v["code"]),
+        (&json!("/landing"), &json!(302))
+    );
+    assert_eq!(server.count(), 1, "not followed");
+}
+
+#[test]
 fn a_content_type_header_on_the_method_wins() {
     let server = echo();
     let dir = Dir::new();

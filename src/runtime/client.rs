@@ -1,12 +1,52 @@
 //! Builds the HTTP client of an integration: TLS roots, proxy, timeouts,
-//! the `auth mtls` client certificate and the redirect policy.
+//! the `auth mtls` client certificate; redirects are not followed here
+//! (see `runbook::send`).
 
 use super::Context;
 use super::eval::{Vars, eval};
-use crate::syntax::ast::{EntryValue, Integration, MethodItem};
+use crate::syntax::ast::{Block, EntryValue, Integration, MethodItem};
 
-/// One client per integration; connections are pooled and reused.
-pub fn build(cx: &Context, integ: &Integration) -> Result<reqwest::Client, String> {
+/// Which client certificate a method's requests present.
+pub enum Identity<'a> {
+    /// The integration's `auth mtls` (or none when its auth is another kind).
+    Integration,
+    /// None: the method's own auth is another kind or `none`, on an
+    /// integration whose auth is `mtls`.
+    None,
+    /// The method's own `auth mtls { certificate = ... }`.
+    Method(&'a Block),
+}
+
+/// The certificate source for `method` of `integ`.
+pub fn identity_of<'a>(cx: &'a Context, integ: &Integration, method: &str) -> Identity<'a> {
+    let own = cx.program.method(&integ.name.name, method).and_then(|m| {
+        m.items.iter().find_map(|i| match i {
+            MethodItem::Entry(e) if e.key.name == "auth" => Some(&e.value),
+            _ => None,
+        })
+    });
+    let integ_mtls = matches!(
+        integ.body.get("auth").map(|e| &e.value),
+        Some(EntryValue::Block { label: Some(k), .. }) if k.name == "mtls"
+    );
+    match own {
+        Some(EntryValue::Block {
+            label: Some(k),
+            block,
+        }) if k.name == "mtls" => Identity::Method(block),
+        Some(EntryValue::Label(l)) if l.name == "inherit" => Identity::Integration,
+        Some(_) if integ_mtls => Identity::None,
+        _ => Identity::Integration,
+    }
+}
+
+/// One client per integration (and per method with its own certificate);
+/// connections are pooled and reused.
+pub fn build(
+    cx: &Context,
+    integ: &Integration,
+    identity: Identity<'_>,
+) -> Result<reqwest::Client, String> {
     let mut b = reqwest::Client::builder()
         .user_agent(concat!("rbk/", env!("CARGO_PKG_VERSION")))
         .pool_max_idle_per_host(64)
@@ -53,12 +93,18 @@ pub fn build(cx: &Context, integ: &Integration) -> Result<reqwest::Client, Strin
             b = b.add_root_certificate(cert);
         }
     }
-    if let Some(EntryValue::Block {
-        label: Some(kind),
-        block,
-    }) = integ.body.get("auth").map(|e| &e.value)
-        && kind.name == "mtls"
-    {
+    let mtls = match identity {
+        Identity::Method(block) => Some(block),
+        Identity::None => None,
+        Identity::Integration => match integ.body.get("auth").map(|e| &e.value) {
+            Some(EntryValue::Block {
+                label: Some(kind),
+                block,
+            }) if kind.name == "mtls" => Some(block),
+            _ => None,
+        },
+    };
+    if let Some(block) = mtls {
         match setting(block, "certificate")? {
             Some(v) => match v.reveal() {
                 super::value::Value::Cert(c) => {
@@ -76,64 +122,10 @@ pub fn build(cx: &Context, integ: &Integration) -> Result<reqwest::Client, Strin
             None => return Err("auth mtls needs `certificate`".into()),
         }
     }
-    if sends_custom_auth_headers(cx, integ) {
-        b = b.redirect(stop_at_other_origin());
-    }
+    // Redirects are followed by the runtime, hop by hop, so that each hop
+    // is authorized (or not) for its own origin; token requests are never
+    // redirected (the oauth2 crate's advice against SSRF).
+    b = b.redirect(reqwest::redirect::Policy::none());
     b.build()
         .map_err(|e| format!("cannot build the HTTP client: {e}"))
-}
-
-/// True when the integration's auth, or a method's own, puts credentials
-/// in a header other than `Authorization` (signatures, API keys, custom
-/// token headers). reqwest drops `Authorization`, `Cookie` and
-/// `Proxy-Authorization` when a redirect leads to another host, but keeps
-/// every other header.
-fn sends_custom_auth_headers(cx: &Context, integ: &Integration) -> bool {
-    let custom = |v: &EntryValue| match v {
-        EntryValue::Block {
-            label: Some(kind),
-            block,
-        } => match kind.name.as_str() {
-            "sign_hmac" | "sign_x509" | "api_key" => true,
-            "bearer" | "oauth2" | "jwt_assertion" => block.get("header").is_some(),
-            _ => false,
-        },
-        _ => false,
-    };
-    if integ.body.get("auth").is_some_and(|e| custom(&e.value)) {
-        return true;
-    }
-    cx.program
-        .methods
-        .keys()
-        .filter(|(i, _)| *i == integ.name.name)
-        .filter_map(|(i, m)| cx.program.method(i, m))
-        .any(|m| {
-            m.items.iter().any(|item| match item {
-                MethodItem::Entry(e) if e.key.name == "auth" => custom(&e.value),
-                _ => false,
-            })
-        })
-}
-
-/// Follows redirects on the same scheme, host and port (up to 10); a
-/// redirect to another origin is not followed: the 3xx answer is the
-/// method's response, so no signature or key header reaches that host.
-fn stop_at_other_origin() -> reqwest::redirect::Policy {
-    reqwest::redirect::Policy::custom(|attempt| {
-        if attempt.previous().len() >= 10 {
-            return attempt.error("too many redirects (10)");
-        }
-        let next = attempt.url();
-        let cross = attempt.previous().last().is_some_and(|p| {
-            p.scheme() != next.scheme()
-                || p.host_str() != next.host_str()
-                || p.port_or_known_default() != next.port_or_known_default()
-        });
-        if cross {
-            attempt.stop()
-        } else {
-            attempt.follow()
-        }
-    })
 }

@@ -532,15 +532,27 @@ impl Limit {
 }
 
 impl Pool {
-    /// The client for an integration, built once.
-    pub fn client(&self, cx: &Context, integ: &Integration) -> Result<reqwest::Client, String> {
-        let key = integ.name.name.clone();
+    /// The client for a method of an integration, built once: the
+    /// integration's, or its own when the method's auth changes the client
+    /// certificate (`auth mtls { ... }` of its own, or no certificate).
+    pub fn client(
+        &self,
+        cx: &Context,
+        integ: &Integration,
+        method: &str,
+    ) -> Result<reqwest::Client, String> {
+        let identity = super::client::identity_of(cx, integ, method);
+        let key = match &identity {
+            super::client::Identity::Integration => integ.name.name.clone(),
+            super::client::Identity::None => format!("{}.-", integ.name.name),
+            super::client::Identity::Method(_) => format!("{}.{method}", integ.name.name),
+        };
         if let Ok(map) = self.clients.lock()
             && let Some(c) = map.get(&key)
         {
             return Ok(c.clone());
         }
-        let client = super::client::build(cx, integ)?;
+        let client = super::client::build(cx, integ, identity)?;
         if let Ok(mut map) = self.clients.lock() {
             map.insert(key, client.clone());
         }

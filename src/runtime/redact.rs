@@ -64,6 +64,14 @@ impl Redactor {
         out
     }
 
+    /// True when `text` holds a registered secret.
+    pub fn contains_secret(&self, text: &str) -> bool {
+        self.secrets
+            .read()
+            .map(|list| list.iter().any(|s| text.contains(s.as_str())))
+            .unwrap_or(false)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.secrets.read().map(|l| l.is_empty()).unwrap_or(true)
     }

@@ -380,7 +380,7 @@ impl Runtime {
         let request = self.mask(&format!("{} {}", prepared.verb.as_str(), prepared.url));
         if self.cx.dry_run {
             let mut shown = prepared.clone();
-            if let Ok(client) = self.pool.client(&self.cx, integ) {
+            if let Ok(client) = self.pool.client(&self.cx, integ, &prepared.method) {
                 let env = self.auth_env(integ, &client);
                 auth.apply(&mut shown, &env)
                     .await
@@ -513,9 +513,55 @@ impl Runtime {
         Ok(out)
     }
 
-    /// Sends with the retry policy and rate limits; `Ok(Err(..))` is a
-    /// transport failure after the last try.
+    /// Sends, following redirects (up to [`MAX_REDIRECTS`]) hop by hop:
+    /// each hop to the request's own origin is authorized afresh (a new
+    /// signature over the body actually sent, the current token); a hop to
+    /// another origin carries no auth and none of the method's headers that
+    /// hold a secret. A 3xx that the method's `expect` accepts is its
+    /// answer, not followed. `Ok(Err(..))` is a transport failure.
     async fn send(
+        &self,
+        step: &str,
+        integ: &Integration,
+        unsigned: &Prepared,
+        auth: &Auth,
+    ) -> Res<Result<Response, Transport>> {
+        let first = self.send_hop(step, integ, unsigned, auth).await?;
+        let mut hop = match redirect_of(unsigned, &first) {
+            Some(next) => next,
+            None => return Ok(first),
+        };
+        let origin = origin_of(&unsigned.url);
+        for _ in 0..MAX_REDIRECTS {
+            let same = origin.is_some() && origin_of(&hop.url) == origin;
+            if !same {
+                let redactor = &self.cx.redactor;
+                hop.headers.retain(|(k, v)| {
+                    !(k.eq_ignore_ascii_case("authorization")
+                        || k.eq_ignore_ascii_case("cookie")
+                        || k.eq_ignore_ascii_case("proxy-authorization")
+                        || redactor.contains_secret(v))
+                });
+            }
+            let no_auth = Auth::None;
+            let r = self
+                .send_hop(step, integ, &hop, if same { auth } else { &no_auth })
+                .await?;
+            match redirect_of(&hop, &r) {
+                Some(next) => hop = next,
+                None => return Ok(r),
+            }
+        }
+        Ok(Err(Transport::Error(format!(
+            "too many redirects (more than {MAX_REDIRECTS}), last to {}",
+            self.mask(&hop.url)
+        ))))
+    }
+
+    /// Sends one request (no redirects followed) with the retry policy, rate
+    /// limits and one resend after a 401; `Ok(Err(..))` is a transport
+    /// failure after the last try.
+    async fn send_hop(
         &self,
         step: &str,
         integ: &Integration,
@@ -527,7 +573,7 @@ impl Runtime {
             // A token would come from the network; cassettes match on
             // method, URL and body, which a bearer token never changes.
             if !auth.fetches_tokens()
-                && let Ok(client) = self.pool.client(&self.cx, integ)
+                && let Ok(client) = self.pool.client(&self.cx, integ, &unsigned.method)
             {
                 let env = self.auth_env(integ, &client);
                 auth.apply(&mut authorized, &env)
@@ -567,12 +613,15 @@ impl Runtime {
                 }
             }
         }
-        let client = self.pool.client(&self.cx, integ).map_err(|m| {
-            RunError::at(
-                integ.name.span,
-                self.mask(&format!("integration `{}`: {m}", integ.name.name)),
-            )
-        })?;
+        let client = self
+            .pool
+            .client(&self.cx, integ, &unsigned.method)
+            .map_err(|m| {
+                RunError::at(
+                    integ.name.span,
+                    self.mask(&format!("integration `{}`: {m}", integ.name.name)),
+                )
+            })?;
         let limit = self.pool.limit(&self.cx, integ);
         let env = self.auth_env(integ, &client);
         let mut attempt = 0u32;
@@ -1177,6 +1226,50 @@ fn first_list_len(r: &StepResult) -> Option<usize> {
         Value::List(l) => Some(l.len()),
         _ => None,
     })
+}
+
+/// Redirects followed per request.
+pub const MAX_REDIRECTS: usize = 10;
+
+/// `scheme://host:port` of a URL.
+fn origin_of(url: &str) -> Option<(String, String, u16)> {
+    let u = reqwest::Url::parse(url).ok()?;
+    Some((
+        u.scheme().to_string(),
+        u.host_str()?.to_ascii_lowercase(),
+        u.port_or_known_default()?,
+    ))
+}
+
+/// The next request when `r` is a redirect to follow: a 301, 302, 303,
+/// 307 or 308 with a usable `Location` that the method's `expect` does not
+/// accept. 303, and 301/302 after a POST, become a GET without a body (as
+/// browsers do); 307 and 308 resend the same method and body.
+fn redirect_of(p: &Prepared, r: &Result<Response, Transport>) -> Option<Prepared> {
+    let resp = r.as_ref().ok()?;
+    if !matches!(resp.status, 301 | 302 | 303 | 307 | 308) || p.accepts(resp.status) {
+        return None;
+    }
+    let location = resp.header("location")?;
+    let url = reqwest::Url::parse(&p.url)
+        .ok()?
+        .join(location.trim())
+        .ok()?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return None;
+    }
+    let mut next = p.clone();
+    next.url = url.to_string();
+    let to_get = resp.status == 303 && p.verb != Verb::Head
+        || matches!(resp.status, 301 | 302) && p.verb == Verb::Post;
+    if to_get {
+        next.verb = Verb::Get;
+        next.body = None;
+        next.headers.retain(|(k, _)| {
+            !(k.eq_ignore_ascii_case("content-type") || k.eq_ignore_ascii_case("content-length"))
+        });
+    }
+    Some(next)
 }
 
 #[cfg(test)]
