@@ -111,7 +111,12 @@ async fn handle(
             ],
             "<html><body>Sign in</body></html>".into(),
         ),
-        "/token-noat" => json(StatusCode::OK, r#"{"token":"x","scope":"a"}"#.into()),
+        // A JSON-style JWT login: bearer JWT in, `token`/`expiresIn` out.
+        "/token-json" => json(
+            StatusCode::OK,
+            r#"{"token":"jt-5ecr3t-tok","expiresIn":3600}"#.into(),
+        ),
+        "/token-noat" => json(StatusCode::OK, r#"{"result":"x","scope":"a"}"#.into()),
         // The first token is refused once: rbk must fetch a new one.
         "/guarded" if auth == "Bearer at-1-5ecr3t-tok" => {
             json(StatusCode::UNAUTHORIZED, "{}".into())
@@ -758,8 +763,20 @@ integration direct {{
   auth jwt_assertion {{
     algorithm = RS256
     key = pem(cert: file("cert.pem"), key: file("key.pem"))
-    token_url = "{{instance.url}}/unused"
+    audience = "https://api.example.test"
     issuer = "rbk-direct"
+    request = direct
+  }}
+}}
+
+integration jsonx {{
+  base_url = "{{instance.url}}"
+  auth jwt_assertion {{
+    algorithm = RS256
+    key = file("key.pem")
+    token_url = "{{instance.url}}/token-json"
+    issuer = "rbk-json"
+    scope = "tickets"
     request = json
   }}
 }}
@@ -784,12 +801,18 @@ method direct.get() {{
   GET "/direct"
 }}
 
+method jsonx.get() {{
+  GET "/jsonx"
+}}
+
 runbook main() {{
   step a = hs.get()
   step b = hs.get()
   step c = rs.get()
   step d = ps.get()
   step e = direct.get()
+  step f = jsonx.get()
+  step g = jsonx.get()
 }}
 
 runbook guarded() {{
@@ -952,19 +975,48 @@ fn jwt_assertion_tokens_verify_with_pyjwt_and_are_reused() {
     );
     assert!(ps.header("authorization").is_none());
 
-    // request = json: the JWT itself is the bearer token, no exchange.
+    // request = direct: the JWT itself is the bearer token, no exchange.
     let d = &seen(&rec, "/direct")[0];
     let bearer = d.header("authorization").unwrap();
     let jwt = bearer.strip_prefix("Bearer ").unwrap();
+    let v = verify_jwt(&dir, jwt, "RS256", "cert.pem", "https://api.example.test");
+    assert_eq!(v["claims"]["iss"], "rbk-direct");
+
+    // request = json: the JWT as a bearer header with a JSON body, once;
+    // the token from the answer is reused by the second step.
+    let tj = seen(&rec, "/token-json");
+    assert_eq!(tj.len(), 1, "{tj:#?}");
+    assert_eq!(
+        tj[0].header("content-type").as_deref(),
+        Some("application/json")
+    );
+    let jwt = tj[0]
+        .header("authorization")
+        .and_then(|b| b.strip_prefix("Bearer ").map(str::to_string))
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&tj[0].body).unwrap();
+    assert_eq!(
+        body["grant_type"],
+        "urn:ietf:params:oauth:grant-type:jwt-bearer"
+    );
+    assert_eq!(body["assertion"], jwt.as_str());
+    assert_eq!(body["scope"], "tickets");
     let v = verify_jwt(
         &dir,
-        jwt,
+        &jwt,
         "RS256",
-        "cert.pem",
-        &format!("http://{addr}/unused"),
+        "pub.pem",
+        &format!("http://{addr}/token-json"),
     );
-    assert_eq!(v["claims"]["iss"], "rbk-direct");
-    assert!(seen(&rec, "/unused").is_empty());
+    assert_eq!(v["claims"]["iss"], "rbk-json");
+    let calls = seen(&rec, "/jsonx");
+    assert_eq!(calls.len(), 2);
+    for c in calls {
+        assert_eq!(
+            c.header("authorization").as_deref(),
+            Some("Bearer jt-5ecr3t-tok")
+        );
+    }
 }
 
 #[test]

@@ -97,7 +97,8 @@ const OAUTH2_FIELDS: &[Field] = &[
 const JWT_ASSERTION_FIELDS: &[Field] = &[
     req("algorithm", Kind::Enum(JWT_ALGORITHMS)),
     req("key", Kind::KeyOrCert),
-    req("token_url", Kind::Str),
+    // Required unless `request = direct` (checked in check_jwt_assertion).
+    f("token_url", Kind::Str),
     f("key_id", Kind::Str),
     f("issuer", Kind::Str),
     f("subject", Kind::Str),
@@ -105,7 +106,7 @@ const JWT_ASSERTION_FIELDS: &[Field] = &[
     f("scope", Kind::Str),
     f("lifetime", Kind::Duration),
     f("claims", Kind::Map),
-    f("request", Kind::Enum(&["form", "json"])),
+    f("request", Kind::Enum(&["form", "json", "direct"])),
     f("header", Kind::Str),
     f("prefix", Kind::Str),
     f("default_expiry", Kind::Duration),
@@ -234,7 +235,10 @@ impl Cx<'_> {
         }
         match kind {
             "oauth2" => self.check_oauth2(block, label, scope),
-            "jwt_assertion" => self.check_jwt_key(block),
+            "jwt_assertion" => {
+                self.check_jwt_key(block);
+                self.check_jwt_assertion(block, label);
+            }
             _ => {}
         }
         if let Some(ca) = block.get("client_assertion")
@@ -441,6 +445,30 @@ impl Cx<'_> {
     }
 
     /// HS256 takes a secret string, not a certificate.
+    /// `token_url` is required unless `request = direct` (no exchange).
+    fn check_jwt_assertion(&mut self, block: &Block, label: &Ident) {
+        let direct = block.get("request").is_some_and(|e| match &e.value {
+            EntryValue::Expr { value, .. } => match &value.kind {
+                ExprKind::Name(id) => id.name == "direct",
+                ExprKind::Str(s) => s.as_plain().as_deref() == Some("direct"),
+                _ => false,
+            },
+            _ => false,
+        });
+        if !direct && block.get("token_url").is_none() {
+            self.report(
+                Diagnostic::error(
+                    codes::AUTH_MISSING_FIELD,
+                    "`auth jwt_assertion` needs `token_url`",
+                )
+                .at(label.span, "`token_url` missing")
+                .help(
+                    "add `token_url = \"...\"` (where the JWT is exchanged for a token), or `request = direct` to send the JWT itself as the bearer token",
+                ),
+            );
+        }
+    }
+
     fn check_jwt_key(&mut self, block: &Block) {
         let alg = block.get("algorithm").and_then(|e| match &e.value {
             EntryValue::Expr { value, .. } => match &value.kind {

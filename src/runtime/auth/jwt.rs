@@ -165,7 +165,9 @@ impl JwtSigner {
         if let Some(s) = &self.subject {
             c.insert("sub".into(), s.clone().into());
         }
-        c.insert("aud".into(), self.audience.clone().into());
+        if !self.audience.is_empty() {
+            c.insert("aud".into(), self.audience.clone().into());
+        }
         for (k, v) in &self.claims {
             c.insert(k.clone(), v.clone());
         }

@@ -2,10 +2,12 @@
 //!
 //! `request = form` (the default) posts
 //! `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&assertion=JWT`
-//! (and `scope`) to `token_url`, caches the `access_token` until 30 s
-//! before it expires and sends it as `Authorization: Bearer TOKEN`.
-//! `request = json` sends a freshly signed JWT itself as the bearer token,
-//! with no exchange.
+//! (and `scope`) to `token_url`; `request = json` posts to `token_url` with
+//! `Authorization: Bearer JWT` and a JSON body (`grant_type`, `assertion`,
+//! `scope`). Either way the answer's access token is cached until 30 s
+//! before it expires and sent as `Authorization: Bearer TOKEN`.
+//! `request = direct` (an rbk extension) exchanges nothing: every request
+//! carries a freshly signed JWT as its bearer token.
 
 use std::time::Duration;
 
@@ -26,11 +28,13 @@ const GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 enum Request {
     Form,
     Json,
+    Direct,
 }
 
 #[derive(Debug, Clone)]
 pub struct JwtAssertion {
     jwt: JwtSigner,
+    /// Empty only with `request = direct`.
     token_url: String,
     scope: Option<String>,
     request: Request,
@@ -43,26 +47,34 @@ pub struct JwtAssertion {
 impl JwtAssertion {
     /// True when authorizing means asking the token endpoint first.
     pub fn fetches_tokens(&self) -> bool {
-        matches!(self.request, Request::Form)
+        self.request != Request::Direct
     }
 }
 
 impl JwtAssertion {
     pub(super) fn new(f: &Fields, span: Span) -> Result<JwtAssertion, EvalError> {
-        let token_url = f.text("token_url")?.ok_or_else(|| {
-            EvalError::new(span, "auth jwt_assertion needs `token_url`".to_string())
-        })?;
-        let jwt = JwtSigner::from_fields(f, &token_url, "auth jwt_assertion", span)?;
         let request = match f.word("request").as_deref() {
             None | Some("form") => Request::Form,
             Some("json") => Request::Json,
+            Some("direct") => Request::Direct,
             Some(other) => {
                 return Err(EvalError::new(
                     span,
-                    format!("`request = {other}`: expected `form` or `json`"),
+                    format!("`request = {other}`: expected `form`, `json` or `direct`"),
                 ));
             }
         };
+        let token_url = match f.text("token_url")? {
+            Some(u) => u,
+            None if request == Request::Direct => String::new(),
+            None => {
+                return Err(EvalError::new(
+                    span,
+                    "auth jwt_assertion needs `token_url`".to_string(),
+                ));
+            }
+        };
+        let jwt = JwtSigner::from_fields(f, &token_url, "auth jwt_assertion", span)?;
         let default_expiry = match f.value("default_expiry")?.as_ref().map(|v| v.reveal()) {
             None => None,
             Some(Value::Duration(d)) => Some(*d),
@@ -127,7 +139,7 @@ impl JwtAssertion {
     }
 
     pub async fn apply(&self, req: &mut Prepared, env: &AuthEnv<'_>) -> Result<(), EvalError> {
-        if self.request == Request::Json {
+        if self.request == Request::Direct {
             let (jwt, _) = self.jwt.sign().map_err(|e| self.error(env, e))?;
             self.set(req, env, &jwt);
             return Ok(());
@@ -162,34 +174,51 @@ impl JwtAssertion {
     /// After a 401: forgets the token so that the next try fetches one.
     pub async fn unauthorized(&self, env: &AuthEnv<'_>) -> bool {
         match self.request {
-            Request::Form => {
+            Request::Form | Request::Json => {
                 env.tokens.remove(&self.key(env));
                 true
             }
-            Request::Json => false,
+            Request::Direct => false,
         }
     }
 
     async fn fetch(&self, env: &AuthEnv<'_>) -> Result<Token, String> {
         let (assertion, _) = self.jwt.sign()?;
         env.cx.redactor.register(&assertion);
-        let mut form = format!(
-            "grant_type={}&assertion={}",
-            utf8_percent_encode(GRANT, NON_ALPHANUMERIC),
-            utf8_percent_encode(&assertion, NON_ALPHANUMERIC)
-        );
-        if let Some(s) = &self.scope {
-            form.push_str("&scope=");
-            form.push_str(&utf8_percent_encode(s, NON_ALPHANUMERIC).to_string());
-        }
         let url = &self.token_url;
-        let resp = env
-            .client
-            .post(url)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("accept", "application/json")
+        let request = env.client.post(url).header("accept", "application/json");
+        let request = match self.request {
+            Request::Json => {
+                let mut body = serde_json::Map::new();
+                body.insert("grant_type".into(), GRANT.into());
+                body.insert("assertion".into(), assertion.clone().into());
+                if let Some(s) = &self.scope {
+                    body.insert("scope".into(), s.clone().into());
+                }
+                let bearer = format!("Bearer {assertion}");
+                env.cx.redactor.register(&bearer);
+                request
+                    .header("authorization", bearer)
+                    .header("content-type", "application/json")
+                    .body(serde_json::Value::Object(body).to_string())
+            }
+            _ => {
+                let mut form = format!(
+                    "grant_type={}&assertion={}",
+                    utf8_percent_encode(GRANT, NON_ALPHANUMERIC),
+                    utf8_percent_encode(&assertion, NON_ALPHANUMERIC)
+                );
+                if let Some(s) = &self.scope {
+                    form.push_str("&scope=");
+                    form.push_str(&utf8_percent_encode(s, NON_ALPHANUMERIC).to_string());
+                }
+                request
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(form)
+            }
+        };
+        let resp = request
             .timeout(Duration::from_secs(30))
-            .body(form)
             .send()
             .await
             .map_err(|e| {
@@ -250,7 +279,12 @@ impl JwtAssertion {
                 status.as_u16()
             ));
         }
-        let Some(access_token) = json.get("access_token").and_then(|v| v.as_str()) else {
+        // RFC 6749 names first; `token`/`accessToken` and `expiresIn` are
+        // what JSON-style JWT logins (e.g. Webex guest issuers) answer.
+        let field = |names: &[&str]| names.iter().find_map(|n| json.get(*n));
+        let Some(access_token) =
+            field(&["access_token", "accessToken", "token"]).and_then(|v| v.as_str())
+        else {
             let fields: Vec<String> = json
                 .as_object()
                 .map(|o| o.keys().cloned().collect())
@@ -265,7 +299,7 @@ impl JwtAssertion {
             ));
         };
         env.cx.redactor.register(access_token);
-        let expires_in = match json.get("expires_in") {
+        let expires_in = match field(&["expires_in", "expiresIn"]) {
             Some(serde_json::Value::Number(n)) => n.as_u64(),
             Some(serde_json::Value::String(s)) => s.trim().parse::<u64>().ok(),
             _ => None,
