@@ -620,3 +620,66 @@ fn a_content_type_header_on_the_method_wins() {
     );
     assert_eq!(r.text(), r#"{"a":1}"#);
 }
+
+const LENIENT_TOKEN: &str = r#"
+instance local { url = "@URL@" }
+
+integration api {
+  base_url = "{instance.url}"
+  auth oauth2 {
+    grant = client_credentials
+    token_url = "{instance.url}/token"
+    client_id = "rbk"
+    client_secret = secret("RBK_T_LENIENT")
+  }
+}
+
+method api.me() {
+  GET "/me"
+  output { who: string = $.who }
+}
+"#;
+
+/// Token endpoints that bend RFC 6749: JSON served as text/plain, no
+/// `token_type`, `expires_in` as a string. The token is used and cached
+/// with its expiry.
+#[test]
+fn oauth2_accepts_loosely_formatted_token_answers() {
+    let server = Server::start(|r, _| match r.path() {
+        "/token" => Reply::text(r#"{"access_token":"loose-tok-123","expires_in":"3600"}"#),
+        _ if r.header("authorization") == Some("Bearer loose-tok-123") => {
+            Reply::json(json!({ "who": "rbk" }))
+        }
+        _ => Reply::status(401),
+    });
+    let dir = Dir::new();
+    let file = dir.program(LENIENT_TOKEN, &server.url);
+    let f = file.to_string_lossy().into_owned();
+    let cache = dir.file("cache").to_string_lossy().into_owned();
+    let env = [
+        ("RBK_T_LENIENT", "lenient-secret"),
+        ("RBK_CACHE_DIR", cache.as_str()),
+    ];
+    let out = rbk_env(&["call", &f, "api.me"], &env);
+    assert_eq!(out.ok()["who"], "rbk");
+    let tokens: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.file("cache/tokens.json")).expect("cached"),
+    )
+    .unwrap();
+    let t = &tokens["tokens"][0]["token"];
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let exp = t["expires_at"].as_u64().expect("an expiry from the string");
+    assert!(exp > now + 3500 && exp <= now + 3601, "{t}");
+    // A second run reuses it.
+    let out = rbk_env(&["call", &f, "api.me"], &env);
+    out.ok();
+    let token_calls = server
+        .requests()
+        .iter()
+        .filter(|r| r.path() == "/token")
+        .count();
+    assert_eq!(token_calls, 1);
+}

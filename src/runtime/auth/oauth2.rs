@@ -788,8 +788,8 @@ impl<'c> oauth2::AsyncHttpClient<'c> for Http {
                 });
             }
             // Leniency the crate lacks: a JSON token without `token_type`
-            // (it is a bearer token), `text/plain` or a missing content
-            // type on JSON, any 2xx status.
+            // (it is a bearer token), `expires_in` as a numeric string,
+            // `text/plain` or a missing content type on JSON, any 2xx status.
             let mut body = body;
             let mut status = status;
             if let Ok(serde_json::Value::Object(mut o)) =
@@ -800,6 +800,12 @@ impl<'c> oauth2::AsyncHttpClient<'c> for Http {
                 }
                 if o.contains_key("access_token") && !o.contains_key("token_type") {
                     o.insert("token_type".into(), "bearer".into());
+                }
+                // `"expires_in": "3600"` (Azure AD v1, some gateways).
+                if let Some(serde_json::Value::String(t)) = o.get("expires_in")
+                    && let Ok(n) = t.trim().parse::<u64>()
+                {
+                    o.insert("expires_in".into(), n.into());
                 }
                 body = serde_json::to_vec(&o).unwrap_or(body);
                 let mut b = oauth2::http::Response::builder().status(status.as_u16());
