@@ -881,6 +881,51 @@ fn declined_consent_is_a_clear_error() {
     assert!(dir.tokens_file().is_empty() || !dir.tokens_file().contains("access_token"));
 }
 
+#[test]
+fn a_redirect_with_a_wrong_state_is_refused() {
+    let Some(s) = servers() else { return };
+    let dir = Dir::new("state");
+    let file = dir.write(
+        "code.rbk",
+        &code_program(&s, "authorization_code", "rbk-code", 18795, true),
+    );
+    let mut child = rbk_cmd(&dir, &["call", file.to_str().unwrap(), "idp.check"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines().map_while(Result::ok);
+    let mut seen = String::new();
+    for line in lines.by_ref() {
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains("state=") {
+            break;
+        }
+    }
+    assert!(seen.contains("state="), "{seen}");
+    // Another page (or an attacker) sends a code with a forged state.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let status = rt.block_on(async {
+        reqwest::get("http://127.0.0.1:18795/callback?code=forged-code&state=forged-state")
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(status.as_u16(), 400);
+    let rest: Vec<String> = lines.collect();
+    let o = child.wait_with_output().unwrap();
+    let err = format!("{seen}{}", rest.join("\n"));
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("`state` does not match"), "{err}");
+    assert!(!err.contains("forged-code"), "{err}");
+    assert!(!dir.tokens_file().contains("access_token"));
+}
+
 fn bad_token_url(s: &Servers, url: &str) -> (Output, String) {
     let dir = Dir::new("bad");
     let file = dir.write(

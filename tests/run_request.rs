@@ -683,3 +683,40 @@ fn oauth2_accepts_loosely_formatted_token_answers() {
         .count();
     assert_eq!(token_calls, 1);
 }
+
+/// No `expires_in`: `default_expiry` gives the token its lifetime; without
+/// it the token never expires.
+#[test]
+fn oauth2_default_expiry_applies_only_without_expires_in() {
+    let server = Server::start(|r, _| match r.path() {
+        "/token" => Reply::json(json!({ "access_token": "no-exp-tok", "token_type": "Bearer" })),
+        _ => Reply::json(json!({ "who": "rbk" })),
+    });
+    let expiry_of = |src: &str| {
+        let dir = Dir::new();
+        let file = dir.program(src, &server.url);
+        let f = file.to_string_lossy().into_owned();
+        let cache = dir.file("cache").to_string_lossy().into_owned();
+        let env = [
+            ("RBK_T_LENIENT", "lenient-secret"),
+            ("RBK_CACHE_DIR", cache.as_str()),
+        ];
+        rbk_env(&["call", &f, "api.me"], &env).ok();
+        let tokens: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.file("cache/tokens.json")).expect("cached"),
+        )
+        .unwrap();
+        tokens["tokens"][0]["token"]["expires_at"].clone()
+    };
+    assert_eq!(expiry_of(LENIENT_TOKEN), serde_json::Value::Null);
+    let with = LENIENT_TOKEN.replace(
+        "    client_id = \"rbk\"",
+        "    client_id = \"rbk\"\n    default_expiry = 1h",
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let exp = expiry_of(&with).as_u64().expect("an expiry");
+    assert!(exp > now + 3590 && exp <= now + 3601, "{exp} vs {now}");
+}
