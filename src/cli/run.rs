@@ -289,7 +289,8 @@ where
     };
     let mut rt = Runtime::new(cx, observer.clone())
         .with_tokens(tokens)
-        .with_exchange_log(opts.record.is_some() || reports.json.is_some());
+        .with_exchange_log(opts.record.is_some() || reports.json.is_some())
+        .with_lean_results(!crate::runtime::runbook::reads_step_bodies(&program));
     if let Some(n) = opts.max_steps {
         rt = rt.with_max_steps(n);
     }

@@ -197,6 +197,9 @@ pub struct Runtime {
     exchanges: Mutex<Vec<Exchange>>,
     replay: Option<cassette::Replay>,
     keep_exchanges: bool,
+    /// Step results without the response body and headers (the program
+    /// never reads `.body` or `.headers`).
+    lean_results: bool,
     /// OAuth2 and JWT tokens, shared by every step of the run.
     pub tokens: auth::token_cache::TokenCache,
 }
@@ -212,6 +215,7 @@ impl Runtime {
             exchanges: Mutex::new(Vec::new()),
             replay: None,
             keep_exchanges: false,
+            lean_results: false,
             tokens: auth::token_cache::TokenCache::in_memory(),
         }
     }
@@ -266,6 +270,15 @@ impl Runtime {
     /// Off by default: a long run would otherwise hold every body.
     pub fn with_exchange_log(mut self, keep: bool) -> Runtime {
         self.keep_exchanges = keep;
+        self
+    }
+
+    /// Leaves the response body and headers out of step results: with
+    /// `lean`, a long loop over large responses does not hold every body.
+    /// Only for programs that never read them: see
+    /// [`runbook::reads_step_bodies`].
+    pub fn with_lean_results(mut self, lean: bool) -> Runtime {
+        self.lean_results = lean;
         self
     }
 

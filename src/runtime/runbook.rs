@@ -364,10 +364,14 @@ impl Runtime {
         let prepared = prepare(&self.cx, integ, m, &vars).map_err(|e| self.masked(e.into()))?;
         let auth =
             Auth::for_method(&self.cx, integ, m, &vars).map_err(|e| self.masked(e.into()))?;
-        self.send_and_read(step, integ, m, &vars, prepared, &auth)
+        self.send_and_read(step, integ, m, &vars, prepared, &auth, false)
             .await
     }
 
+    /// Sends and reads the outputs. The step result keeps the response's
+    /// body and headers when `keep_body` is set or the program may read
+    /// them (see [`Runtime::with_lean_results`]).
+    #[allow(clippy::too_many_arguments)]
     async fn send_and_read(
         &self,
         step: &str,
@@ -376,6 +380,7 @@ impl Runtime {
         vars: &Vars,
         prepared: Prepared,
         auth: &Auth,
+        keep_body: bool,
     ) -> Res<Outcome> {
         let request = self.mask(&format!("{} {}", prepared.verb.as_str(), prepared.url));
         if self.cx.dry_run {
@@ -433,11 +438,16 @@ impl Runtime {
             }
         };
         let elapsed = started.elapsed();
+        let keep = keep_body || !self.lean_results;
         let mut result = StepResult {
             ok: true,
             status: response.status as i64,
-            headers: response.headers.clone(),
-            body: response.text(),
+            headers: if keep {
+                response.headers.clone()
+            } else {
+                Vec::new()
+            },
+            body: if keep { response.text() } else { String::new() },
             error: None,
             elapsed,
             outputs: Vec::new(),
@@ -942,7 +952,7 @@ impl Runtime {
             self.observer
                 .step_started(&step_name, &format!("{integration}.{method}"));
             let outcome = self
-                .send_and_read(&step_name, integ, m, &vars, req, &auth)
+                .send_and_read(&step_name, integ, m, &vars, req, &auth, true)
                 .await?;
             self.observer.step_finished(
                 &step_name,
@@ -1272,6 +1282,94 @@ fn redirect_of(p: &Prepared, r: &Result<Response, Transport>) -> Option<Prepared
     Some(next)
 }
 
+/// True when some runbook of the program may read a step result's `body`
+/// or `headers` (any `.body` or `.headers` field access, conservatively).
+/// When none does, step results need not keep them.
+pub fn reads_step_bodies(program: &crate::check::Program) -> bool {
+    program
+        .runbooks
+        .keys()
+        .filter_map(|name| program.runbook(name))
+        .any(|rb| rb.body.stmts.iter().any(stmt_reads_body))
+}
+
+fn stmt_reads_body(s: &Stmt) -> bool {
+    let block = |b: &StmtBlock| b.stmts.iter().any(stmt_reads_body);
+    match &s.kind {
+        StmtKind::Trigger(t) => {
+            t.value.as_ref().is_some_and(expr_reads_body)
+                || t.options.as_ref().is_some_and(block_reads_body)
+        }
+        StmtKind::Let(l) => expr_reads_body(&l.value),
+        StmtKind::Step(st) => {
+            st.call.args.iter().any(|a| expr_reads_body(&a.value))
+                || st.until.as_ref().is_some_and(|u| {
+                    expr_reads_body(&u.cond)
+                        || expr_reads_body(&u.every)
+                        || u.max.as_ref().is_some_and(expr_reads_body)
+                })
+                || st
+                    .arms
+                    .as_ref()
+                    .is_some_and(|arms| arms.iter().any(|a| stmt_reads_body(&a.body)))
+        }
+        StmtKind::If(i) => {
+            expr_reads_body(&i.cond)
+                || block(&i.then)
+                || match &i.otherwise {
+                    Some(Else::If(s)) => stmt_reads_body(s),
+                    Some(Else::Block(b)) => block(b),
+                    None => false,
+                }
+        }
+        StmtKind::For(f) => {
+            expr_reads_body(&f.iter)
+                || f.parallel.as_ref().is_some_and(expr_reads_body)
+                || block(&f.body)
+        }
+        StmtKind::Parallel(b) | StmtKind::Block(b) => block(b),
+        StmtKind::Wait(e) | StmtKind::Log(e) | StmtKind::Fail(e) => expr_reads_body(e),
+        StmtKind::Return(e) => e.as_ref().is_some_and(expr_reads_body),
+    }
+}
+
+fn block_reads_body(b: &Block) -> bool {
+    b.entries.iter().any(|e| match &e.value {
+        EntryValue::Expr {
+            value,
+            content_type,
+        } => expr_reads_body(value) || content_type.as_ref().is_some_and(expr_reads_body),
+        EntryValue::Block { block, .. } => block_reads_body(block),
+        EntryValue::Label(_) => false,
+    })
+}
+
+fn expr_reads_body(e: &Expr) -> bool {
+    match &e.kind {
+        ExprKind::Field(base, name) => {
+            name.name == "body" || name.name == "headers" || expr_reads_body(base)
+        }
+        ExprKind::Str(s) => s.parts.iter().any(|p| match p {
+            StrPart::Interp(e) => expr_reads_body(e),
+            StrPart::Text(_) => false,
+        }),
+        ExprKind::List(items) => items.iter().any(expr_reads_body),
+        ExprKind::Object(entries) => entries.iter().any(|o| expr_reads_body(&o.value)),
+        ExprKind::Index(a, b) | ExprKind::Binary(_, a, b) => {
+            expr_reads_body(a) || expr_reads_body(b)
+        }
+        ExprKind::Call(c) => c.args.iter().any(|a| expr_reads_body(&a.value)),
+        ExprKind::Unary(_, a) | ExprKind::Paren(a) => expr_reads_body(a),
+        ExprKind::Int { .. }
+        | ExprKind::Float { .. }
+        | ExprKind::Bool(_)
+        | ExprKind::Null
+        | ExprKind::Duration { .. }
+        | ExprKind::Name(_)
+        | ExprKind::JsonPath(_) => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1285,6 +1383,34 @@ mod tests {
             next_link(r#"<https://api.x/repos?page=5>; rel="last""#),
             None
         );
+    }
+
+    fn program(text: &str) -> crate::check::Program {
+        let loaded = crate::load::load_source(std::path::Path::new("t.rbk"), text.to_string());
+        crate::check::check(loaded).program
+    }
+
+    #[test]
+    fn bodies_are_kept_only_for_programs_that_read_them() {
+        let base = r#"
+integration api { base_url = "https://x" }
+method api.get() { GET "/" }
+runbook main() {
+  step r = api.get()
+  for i in range(3) {
+    step s = api.get()
+  }
+  BODY
+}
+"#;
+        let p = |line: &str| reads_step_bodies(&program(&base.replace("BODY", line)));
+        assert!(!p("return { status: r.status, n: len(s) }"));
+        assert!(p("log r.body"));
+        assert!(p("return { h: s[0].headers }"));
+        assert!(p("if r.ok { log \"{r.body}\" }"));
+        assert!(p(
+            "run other()\n}\nrunbook other() {\n  step t = api.get()\n  log t.body"
+        ));
     }
 
     #[test]
