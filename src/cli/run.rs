@@ -460,6 +460,10 @@ impl Observer for Progress {
         }
     }
 
+    fn wants_exchanges(&self) -> bool {
+        self.verbose > 0
+    }
+
     fn exchange(&self, ex: &Exchange) {
         if self.verbose == 0 {
             return;

@@ -73,7 +73,11 @@ pub fn list() -> u8 {
                     k.instance.clone()
                 },
                 k.grant.clone(),
-                k.client_id.clone(),
+                if k.subject.is_empty() || k.subject == k.client_id {
+                    k.client_id.clone()
+                } else {
+                    format!("{} (sub {})", k.client_id, k.subject)
+                },
                 if k.scope.is_empty() {
                     "-".into()
                 } else {

@@ -177,6 +177,11 @@ pub trait Observer: Send + Sync {
     fn step_finished(&self, _step: &str, _target: &str, _result: &StepResult) {}
     fn log(&self, _text: &str) {}
     fn exchange(&self, _ex: &Exchange) {}
+    /// False when [`Observer::exchange`] ignores every exchange, so the
+    /// runtime need not build them (masked copies of every body).
+    fn wants_exchanges(&self) -> bool {
+        true
+    }
     /// A request a dry run would have sent.
     fn dry_request(&self, _step: &str, _text: &str) {}
     fn note(&self, _text: &str) {}
@@ -185,7 +190,11 @@ pub trait Observer: Send + Sync {
 /// An observer that shows nothing.
 pub struct Silent;
 
-impl Observer for Silent {}
+impl Observer for Silent {
+    fn wants_exchanges(&self) -> bool {
+        false
+    }
+}
 
 /// The interpreter: shared by every step and loop of a run.
 pub struct Runtime {
@@ -255,6 +264,12 @@ impl Runtime {
             ));
         }
         Ok(())
+    }
+
+    /// True when someone reads exchanges: a cassette or report, or the
+    /// observer (traces).
+    fn records(&self) -> bool {
+        self.keep_exchanges || self.observer.wants_exchanges()
     }
 
     fn record(&self, ex: Exchange) {

@@ -605,14 +605,16 @@ impl Runtime {
                         step: Some(step.to_string()),
                         usage: false,
                     })?;
-                self.record(self.exchange(
-                    step,
-                    p,
-                    r.as_ref().map_err(|t| t.clone()),
-                    SystemTime::now(),
-                    Duration::ZERO,
-                    attempt,
-                ));
+                if self.records() {
+                    self.record(self.exchange(
+                        step,
+                        p,
+                        r.as_ref().map_err(|t| t.clone()),
+                        SystemTime::now(),
+                        Duration::ZERO,
+                        attempt,
+                    ));
+                }
                 let more = p.retry.retries_verb(p.verb) && attempt < p.retry.attempts;
                 let retried = match &r {
                     Ok(resp) => more && p.retry.retries_status(resp.status),
@@ -660,14 +662,16 @@ impl Runtime {
             let r = send_once(&client, p).await;
             let elapsed = started.elapsed();
             drop(_permit);
-            self.record(self.exchange(
-                step,
-                p,
-                r.as_ref().map_err(|t| t.clone()),
-                started_at,
-                elapsed,
-                attempt,
-            ));
+            if self.records() {
+                self.record(self.exchange(
+                    step,
+                    p,
+                    r.as_ref().map_err(|t| t.clone()),
+                    started_at,
+                    elapsed,
+                    attempt,
+                ));
+            }
             // A 401 with a token: fetch a new token and resend, once.
             if let Ok(resp) = &r
                 && resp.status == 401
@@ -1158,10 +1162,12 @@ fn body_preview(r: &Response) -> String {
 /// Authorization-like headers never appear in traces, even when not secret.
 pub fn mask_header(name: &str, value: &str) -> String {
     let n = name.to_ascii_lowercase();
+    // A dry run's `Bearer <token from URL>` holds no credential: shown.
     if matches!(
         n.as_str(),
         "authorization" | "proxy-authorization" | "cookie" | "set-cookie" | "x-api-key"
-    ) {
+    ) && !(value.contains("<token from ") && value.ends_with('>'))
+    {
         super::value::MASK.to_string()
     } else {
         value.to_string()

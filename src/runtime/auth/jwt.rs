@@ -146,6 +146,20 @@ impl JwtSigner {
         })
     }
 
+    /// A short digest of the extra claims (empty without any), so that a
+    /// token fetched with other claims is not reused.
+    pub fn claims_digest(&self) -> String {
+        use sha2::Digest;
+        if self.claims.is_empty() {
+            return String::new();
+        }
+        let mut sorted: Vec<(&String, &serde_json::Value)> = self.claims.iter().collect();
+        sorted.sort_by(|a, b| a.0.cmp(b.0));
+        let text = serde_json::to_string(&sorted).unwrap_or_default();
+        let digest = sha2::Sha256::digest(text.as_bytes());
+        digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// A freshly signed JWT and its `exp` (Unix seconds).
     pub fn sign(&self) -> Result<(String, u64), String> {
         let now = SystemTime::now()

@@ -114,6 +114,8 @@ impl JwtAssertion {
             client_id: self.jwt.issuer.clone().unwrap_or_default(),
             scope: self.scope.clone().unwrap_or_default(),
             audience: self.jwt.audience.clone(),
+            subject: self.jwt.subject.clone().unwrap_or_default(),
+            claims: self.jwt.claims_digest(),
         }
     }
 

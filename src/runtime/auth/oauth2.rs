@@ -280,6 +280,8 @@ impl OAuth2 {
             client_id: self.client_id.clone(),
             scope: self.scope.clone().unwrap_or_default(),
             audience: self.audience.clone().unwrap_or_default(),
+            subject: String::new(),
+            claims: String::new(),
         }
     }
 

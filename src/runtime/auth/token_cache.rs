@@ -50,6 +50,13 @@ pub struct TokenKey {
     pub client_id: String,
     pub scope: String,
     pub audience: String,
+    /// jwt_assertion: the JWT's `sub` (a token is the subject's own).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub subject: String,
+    /// jwt_assertion: a digest of the extra `claims` (they may carry the
+    /// scopes, as Google's do).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub claims: String,
 }
 
 /// The file's layout.
