@@ -460,3 +460,18 @@ fn junit_and_json_reports() {
     assert_eq!(j["ok"], true);
     assert_eq!(j["result"], json!({ "name": "item-1", "instance": "prod" }));
 }
+
+/// Progress is quiet when stderr is not a terminal: failed steps, logs and
+/// notes only; `-v` brings back a line per step.
+#[test]
+fn progress_is_quiet_off_a_terminal() {
+    let s = setup();
+    let out = go(&s, &["several", "--arg", "ids=[1,2]"]);
+    out.ok();
+    assert!(!out.stderr.contains('✓'), "{out}");
+    assert!(out.stderr.contains("✗ last api.get 404"), "{out}");
+    assert!(out.stderr.contains("log: no item 99"), "{out}");
+    let out = go(&s, &["several", "--arg", "ids=[1,2]", "-v"]);
+    out.ok();
+    assert_eq!(out.stderr.matches("✓ g api.get 200").count(), 2, "{out}");
+}

@@ -393,13 +393,18 @@ fn report_error(program: &Program, e: &RunError, usage_error: bool) -> u8 {
 /// headers and bodies. Everything it is handed is masked already.
 struct Progress {
     verbose: u8,
+    /// Lines for steps that succeeded: on a terminal, or with `-v`. Failed
+    /// steps, logs and notes are always shown.
+    show_ok_steps: bool,
     steps: Mutex<Vec<StepRecord>>,
 }
 
 impl Progress {
     fn new(verbose: u8) -> Progress {
+        use std::io::IsTerminal;
         Progress {
             verbose,
+            show_ok_steps: verbose > 0 || std::io::stderr().is_terminal(),
             steps: Mutex::new(Vec::new()),
         }
     }
@@ -428,6 +433,9 @@ impl Observer for Progress {
                 error: r.error.clone(),
                 elapsed: r.elapsed,
             });
+        }
+        if r.ok && !self.show_ok_steps {
+            return;
         }
         let mark = if r.ok { "✓" } else { "✗" };
         let status = if r.status > 0 {
