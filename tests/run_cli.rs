@@ -57,6 +57,11 @@ runbook failing() {
   return { never: true }
 }
 
+runbook chained() {
+  step g = api.get(id: 1)
+  step e = api.echo(n: 1, flag: true, tags: [g.name], name: g.name)
+}
+
 runbook decide(id: int) {
   step g = api.get(id: id)
   if g.name == "item-1" {
@@ -257,6 +262,11 @@ fn dry_run_sends_nothing_and_shows_the_request() {
         !out.stderr.contains(TOKEN) && !out.stdout.contains(TOKEN),
         "{out}"
     );
+    // Values from steps a dry run did not send show as `…`.
+    let out = go(&s, &["chained", "--dry-run"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let url = format!("POST {}/api/echo/…?tag=…", s.prod.url);
+    assert!(out.stderr.contains(&url), "{out}");
     // A condition on a response shows both branches.
     let out = go(&s, &["decide", "--dry-run", "--arg", "id=1"]);
     assert_eq!(out.code, Some(0), "{out}");

@@ -146,9 +146,15 @@ pub fn prepare(
                 if v.is_secret() {
                     cx.redactor.register(&v.to_text());
                 }
-                path.push_str(
-                    &percent_encoding::utf8_percent_encode(&v.to_text(), COMPONENT).to_string(),
-                );
+                if matches!(v.reveal(), Value::Unknown) {
+                    // A dry run's value from a step that did not run: shown
+                    // as `…`, not as its percent-encoding.
+                    path.push('…');
+                } else {
+                    path.push_str(
+                        &percent_encoding::utf8_percent_encode(&v.to_text(), COMPONENT).to_string(),
+                    );
+                }
             }
         }
     }
@@ -256,6 +262,14 @@ fn add_query_value(p: &mut Prepared, key: &str, v: &Value, cx: &Context) {
             for i in items.iter() {
                 add_query_value(p, key, i, cx);
             }
+        }
+        Value::Unknown => {
+            let sep = if p.url.contains('?') { '&' } else { '?' };
+            p.url = format!(
+                "{}{sep}{}=…",
+                p.url,
+                percent_encoding::utf8_percent_encode(key, COMPONENT)
+            );
         }
         other => {
             if v.is_secret() {
