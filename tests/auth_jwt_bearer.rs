@@ -5,11 +5,14 @@
 //! nbf iat jti`) and its `ResourceProtector` checks every token rbk sends:
 //! the .rbk method calls the server's protected `/resource`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use serde_json::Value as Json;
+
+mod auth_support;
+use auth_support::{Dir, assert_no_secrets, get_json, text};
 
 /// The shared secret of the HS256 clients (`server.py` has the same).
 const HS_SECRET: &str = "jwt-bearer-hs-secret-Planted-4c1d9e7a0b2f";
@@ -98,51 +101,6 @@ fn user(tag: &str) -> String {
     )
 }
 
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(name: &str) -> Dir {
-        let d = std::env::temp_dir().join(format!(
-            "rbk-jwtb-{name}-{}-{}",
-            std::process::id(),
-            fastrand::u32(..)
-        ));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        Dir(d)
-    }
-    fn cache(&self) -> PathBuf {
-        self.0.join("cache")
-    }
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.0.join(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-    fn read(&self, name: &str) -> String {
-        std::fs::read_to_string(self.0.join(name)).unwrap_or_default()
-    }
-    fn tokens_file(&self) -> String {
-        std::fs::read_to_string(self.cache().join("tokens.json")).unwrap_or_default()
-    }
-    /// The access tokens in the cache file.
-    fn cached_tokens(&self) -> Vec<String> {
-        let j: Json = serde_json::from_str(&self.tokens_file()).unwrap_or(Json::Null);
-        j["tokens"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|e| e["token"]["access_token"].as_str().map(str::to_string))
-            .collect()
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn rbk(dir: &Dir, s: &Server, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rbk"))
         .args(args)
@@ -155,13 +113,6 @@ fn rbk(dir: &Dir, s: &Server, args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .unwrap()
-}
-
-fn text(o: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
 }
 
 /// Calls `idp.check` and returns its outputs.
@@ -209,25 +160,10 @@ runbook main() {{
     )
 }
 
-fn get_json(url: &str) -> Json {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let body = reqwest::get(url).await.unwrap().text().await.unwrap();
-        serde_json::from_str::<Json>(&body).unwrap_or_else(|e| panic!("{url}: {e}: {body}"))
-    })
-}
-
-fn assert_no_secrets(what: &str, text: &str, secrets: &[String]) {
-    for s in secrets {
-        assert!(
-            s.len() < 8 || !text.contains(s.as_str()),
-            "{what} shows a secret ({s}):\n{text}"
-        );
-    }
-    // A signed assertion (or any JWT) starts with the base64 of `{"`.
+/// No secret, and no JWT at all (a signed assertion, or any JWT, starts
+/// with the base64 of `{"`).
+fn assert_no_secrets_or_jwt(what: &str, text: &str, secrets: &[String]) {
+    assert_no_secrets(what, text, secrets);
     assert!(!text.contains("eyJ"), "{what} shows a JWT:\n{text}");
 }
 
@@ -300,7 +236,7 @@ fn hs256_token_is_accepted_cached_reused_and_listed() {
     );
     let mut secrets = s.secrets();
     secrets.extend(dir.cached_tokens());
-    assert_no_secrets("rbk tokens list", &format!("{list}{err}"), &secrets);
+    assert_no_secrets_or_jwt("rbk tokens list", &format!("{list}{err}"), &secrets);
     // Cleared: the next run asks Authlib again.
     let (out, _) = text(&rbk(&dir, &s, &["tokens", "clear", "idp"]));
     assert!(out.contains("cleared 2"), "{out}");
@@ -485,7 +421,7 @@ fn refused(s: &Server, auth: &str) -> String {
             && err.contains("refused the assertion, HTTP 400"),
         "{err}"
     );
-    assert_no_secrets("a refused assertion", &format!("{out}{err}"), &s.secrets());
+    assert_no_secrets_or_jwt("a refused assertion", &format!("{out}{err}"), &s.secrets());
     assert!(dir.cached_tokens().is_empty(), "{}", dir.tokens_file());
     err
 }
@@ -692,16 +628,16 @@ runbook main() {{
             && files[2].contains("/resource?echo=1"),
         "a report or the cassette is missing: {files:?}"
     );
-    assert_no_secrets("run -vv", &format!("{out}{err}"), &secrets);
-    assert_no_secrets("run -vv (cached)", &format!("{out2}{err2}"), &secrets);
-    assert_no_secrets("--dry-run (no token)", &format!("{dry0}{derr0}"), &secrets);
-    assert_no_secrets(
+    assert_no_secrets_or_jwt("run -vv", &format!("{out}{err}"), &secrets);
+    assert_no_secrets_or_jwt("run -vv (cached)", &format!("{out2}{err2}"), &secrets);
+    assert_no_secrets_or_jwt("--dry-run (no token)", &format!("{dry0}{derr0}"), &secrets);
+    assert_no_secrets_or_jwt(
         "--dry-run (cached token)",
         &format!("{dry}{derr}"),
         &secrets,
     );
-    assert_no_secrets("reports and cassette", &files.join("\n"), &secrets);
-    assert_no_secrets("rbk tokens list", &format!("{list}{lerr}"), &secrets);
+    assert_no_secrets_or_jwt("reports and cassette", &files.join("\n"), &secrets);
+    assert_no_secrets_or_jwt("rbk tokens list", &format!("{list}{lerr}"), &secrets);
 }
 
 /// A token is cached per subject (and per extra claims): a file asking for

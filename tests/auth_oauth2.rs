@@ -6,11 +6,14 @@
 //! introspects (oidc-provider) or verifies (mock server JWKS) the token.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use serde_json::Value as Json;
+
+mod auth_support;
+use auth_support::{Dir, assert_no_secrets, get_json, text};
 
 const CC_SECRET: &str = "cc-secret-Planted-7f3a9c1e";
 const POST_SECRET: &str = "post-secret-Planted-52be11d0";
@@ -42,38 +45,6 @@ fn servers() -> Option<Servers> {
     }
 }
 
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(name: &str) -> Dir {
-        let d = std::env::temp_dir().join(format!(
-            "rbk-oauth2-{name}-{}-{}",
-            std::process::id(),
-            fastrand::u32(..)
-        ));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        Dir(d)
-    }
-    fn cache(&self) -> PathBuf {
-        self.0.join("cache")
-    }
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.0.join(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-    fn tokens_file(&self) -> String {
-        std::fs::read_to_string(self.cache().join("tokens.json")).unwrap_or_default()
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn rbk_cmd(dir: &Dir, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_rbk"));
     c.args(args)
@@ -92,13 +63,6 @@ fn rbk_cmd(dir: &Dir, args: &[&str]) -> Command {
 
 fn rbk(dir: &Dir, args: &[&str]) -> Output {
     rbk_cmd(dir, args).output().unwrap()
-}
-
-fn text(o: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
 }
 
 /// Calls `idp.check` and returns its outputs.
@@ -145,17 +109,6 @@ runbook main() {{
     )
 }
 
-fn get_json(url: &str) -> Json {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let body = reqwest::get(url).await.unwrap().text().await.unwrap();
-        serde_json::from_str::<Json>(&body).unwrap()
-    })
-}
-
 fn grants(s: &Servers, client: &str, grant: &str) -> u64 {
     get_json(&format!("{}/rbk/stats", s.oidc))["grants"][client][grant]
         .as_u64()
@@ -167,28 +120,6 @@ fn interactions(s: &Servers, prompt: &str) -> u64 {
     get_json(&format!("{}/rbk/stats", s.oidc))["interactions"][prompt]
         .as_u64()
         .unwrap_or(0)
-}
-
-fn assert_no_secrets(what: &str, text: &str, secrets: &[&str]) {
-    for s in secrets {
-        assert!(
-            s.len() < 8 || !text.contains(s),
-            "{what} shows a secret ({s}):\n{text}"
-        );
-    }
-}
-
-fn cached_values(dir: &Dir) -> Vec<String> {
-    let j: Json = serde_json::from_str(&dir.tokens_file()).unwrap_or(Json::Null);
-    let mut v = Vec::new();
-    for e in j["tokens"].as_array().cloned().unwrap_or_default() {
-        for f in ["access_token", "refresh_token"] {
-            if let Some(t) = e["token"][f].as_str() {
-                v.push(t.to_string());
-            }
-        }
-    }
-    v
 }
 
 #[test]
@@ -233,7 +164,7 @@ fn client_credentials_basic_is_cached_listed_and_cleared() {
             && list.contains("api:read"),
         "{list}"
     );
-    let mut secrets = cached_values(&dir);
+    let mut secrets = dir.cached_tokens();
     assert!(!secrets.is_empty());
     secrets.push(CC_SECRET.into());
     let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
@@ -331,7 +262,7 @@ fn secrets_never_appear_in_output_reports_or_cassettes() {
     assert!(o.status.success(), "{out}{err}");
     let dry = rbk(&dir, &["run", f, "--dry-run", "-vv"]);
     let (dout, derr) = text(&dry);
-    let mut secrets = cached_values(&dir);
+    let mut secrets = dir.cached_tokens();
     assert!(!secrets.is_empty());
     secrets.push(CC_SECRET.into());
     let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
@@ -784,7 +715,7 @@ fn authorization_code_then_refresh_token() {
     let j: Json = serde_json::from_str(&out).unwrap();
     assert_eq!(j["active"], true);
     assert_eq!(j["sub"], "rbk-user");
-    let mut secrets = cached_values(&dir);
+    let mut secrets = dir.cached_tokens();
     secrets.push(CODE_SECRET.into());
     secrets.push(USER_PASSWORD.into());
     let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
