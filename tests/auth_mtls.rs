@@ -300,6 +300,11 @@ method pem_ok.anon() {{
   GET "/"
   auth none
 }}
+method pem_ok.with_token() {{
+  GET "/"
+  auth bearer {{ token = secret("RBK_T_PFX") }}
+  output {{ client: string = $.client }}
+}}
 method wrong.who() {{
   GET "/"
 }}
@@ -330,7 +335,8 @@ runbook notkey() {{
 runbook own() {{
   step a = nocert.own()
   step b = pem_ok.who()
-  return {{ a: a.client, b: b.client }}
+  step c = pem_ok.with_token()
+  return {{ a: a.client, b: b.client, c: c.client }}
 }}
 runbook anon() {{
   step a = pem_ok.anon()
@@ -407,9 +413,10 @@ fn mtls_with_pem_and_pfx_against_nginx() {
 
     // A method's own `auth mtls` presents its certificate on an
     // integration without one; `auth none` presents none on one with it.
+    // A method's own bearer token goes over the integration's mTLS.
     let (code, out, err) = rbk(&dir, "own");
     assert_eq!(code, Some(0), "{out}\n{err}");
-    assert_eq!(out.matches("CN=rbk-client").count(), 2, "{out}");
+    assert_eq!(out.matches("CN=rbk-client").count(), 3, "{out}");
     let (code, out, err) = rbk(&dir, "anon");
     assert_ne!(code, Some(0));
     assert!(err.contains("400"), "{out}\n{err}");

@@ -10,8 +10,8 @@ use crate::syntax::ast::{Block, EntryValue, Integration, MethodItem};
 pub enum Identity<'a> {
     /// The integration's `auth mtls` (or none when its auth is another kind).
     Integration,
-    /// None: the method's own auth is another kind or `none`, on an
-    /// integration whose auth is `mtls`.
+    /// None: the method says `auth none` on an integration whose auth is
+    /// `mtls`.
     None,
     /// The method's own `auth mtls { certificate = ... }`.
     Method(&'a Block),
@@ -34,8 +34,9 @@ pub fn identity_of<'a>(cx: &'a Context, integ: &Integration, method: &str) -> Id
             label: Some(k),
             block,
         }) if k.name == "mtls" => Identity::Method(block),
-        Some(EntryValue::Label(l)) if l.name == "inherit" => Identity::Integration,
-        Some(_) if integ_mtls => Identity::None,
+        Some(EntryValue::Label(l)) if l.name == "none" && integ_mtls => Identity::None,
+        // Another kind (a bearer token, a signature) adds to the
+        // integration's certificate: mTLS is the transport under it.
         _ => Identity::Integration,
     }
 }
