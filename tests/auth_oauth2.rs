@@ -260,6 +260,12 @@ fn secrets_never_appear_in_output_reports_or_cassettes() {
     );
     let (out, err) = text(&o);
     assert!(o.status.success(), "{out}{err}");
+    // -v traces the token request itself: one line, no bodies.
+    let token_line = format!(
+        "token: integration `idp`: auth oauth2 (client_credentials): POST {}/token → 200 (",
+        s.oidc
+    );
+    assert_eq!(err.matches(&token_line).count(), 1, "{err}");
     let dry = rbk(&dir, &["run", f, "--dry-run", "-vv"]);
     let (dout, derr) = text(&dry);
     let mut secrets = dir.cached_tokens();

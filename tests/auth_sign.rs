@@ -1028,7 +1028,13 @@ fn parallel_steps_share_one_jwt_assertion_token() {
     let dir = tempdir("jwtpar");
     std::fs::write(dir.join("j.rbk"), jwt_program(addr, "/token")).unwrap();
     make_cert(&dir);
-    rbk_ok(&dir, &["run", "j.rbk", "fan_out"]);
+    let o = rbk_ok(&dir, &["run", "j.rbk", "fan_out", "-v"]);
+    // -v traces the one token request: a line, no bodies.
+    let err = String::from_utf8_lossy(&o.stderr);
+    let line = format!(
+        "token: integration `hs`: auth jwt_assertion (jwt-bearer): POST http://{addr}/token → 200 ("
+    );
+    assert_eq!(err.matches(&line).count(), 1, "{err}");
     assert_eq!(
         seen(&rec, "/token").len(),
         1,

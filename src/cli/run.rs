@@ -472,6 +472,12 @@ impl Observer for Progress {
         self.verbose > 0
     }
 
+    fn token_request(&self, text: &str) {
+        if self.verbose > 0 {
+            self.line(&format!("  > token: {text}"));
+        }
+    }
+
     fn exchange(&self, ex: &Exchange) {
         if self.verbose == 0 {
             return;

@@ -762,6 +762,10 @@ impl Observer for ReplObserver {
     fn note(&self, text: &str) {
         println!("note: {text}");
     }
+
+    fn token_request(&self, text: &str) {
+        println!("token: {text}");
+    }
 }
 
 fn history_path() -> Option<PathBuf> {

@@ -182,6 +182,9 @@ pub trait Observer: Send + Sync {
     fn wants_exchanges(&self) -> bool {
         true
     }
+    /// A request to a token endpoint (oauth2, jwt_assertion): one line,
+    /// masked, without bodies.
+    fn token_request(&self, _text: &str) {}
     /// A request a dry run would have sent.
     fn dry_request(&self, _step: &str, _text: &str) {}
     fn note(&self, _text: &str) {}

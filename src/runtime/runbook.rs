@@ -720,6 +720,7 @@ impl Runtime {
             client,
             integration: &integ.name.name,
             tokens: &self.tokens,
+            observer: &*self.observer,
         }
     }
 

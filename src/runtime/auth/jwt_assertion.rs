@@ -219,22 +219,32 @@ impl JwtAssertion {
                     .body(form)
             }
         };
-        let resp = request
-            .timeout(Duration::from_secs(30))
-            .send()
-            .await
-            .map_err(|e| {
-                let mut msg = e.to_string();
-                let mut source = std::error::Error::source(&e);
-                while let Some(s) = source {
-                    let t = s.to_string();
-                    if !msg.contains(&t) {
-                        msg = format!("{msg}: {t}");
-                    }
-                    source = s.source();
+        let started = std::time::Instant::now();
+        let what = match self.request {
+            Request::Json => "auth jwt_assertion (json)",
+            _ => "auth jwt_assertion (jwt-bearer)",
+        };
+        let sent = request.timeout(Duration::from_secs(30)).send().await;
+        super::trace_token_request(
+            env,
+            what,
+            url,
+            sent.as_ref()
+                .ok()
+                .map(|r| (r.status().as_u16(), started.elapsed())),
+        );
+        let resp = sent.map_err(|e| {
+            let mut msg = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                let t = s.to_string();
+                if !msg.contains(&t) {
+                    msg = format!("{msg}: {t}");
                 }
-                format!("cannot reach `token_url` ({url}): {msg}")
-            })?;
+                source = s.source();
+            }
+            format!("cannot reach `token_url` ({url}): {msg}")
+        })?;
         let status = resp.status();
         let content_type = resp
             .headers()

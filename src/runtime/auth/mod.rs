@@ -42,6 +42,8 @@ pub struct AuthEnv<'a> {
     pub client: &'a reqwest::Client,
     pub integration: &'a str,
     pub tokens: &'a token_cache::TokenCache,
+    /// Told of every token request (`-v` shows them).
+    pub observer: &'a dyn super::Observer,
 }
 
 impl Auth {
@@ -146,6 +148,26 @@ impl Auth {
             _ => false,
         }
     }
+}
+
+/// Tells the observer of a token request: `what` (e.g. `auth oauth2
+/// (client_credentials)`), the token URL, and the answer's status and time
+/// (`None`: no answer). Masked like everything else.
+pub(crate) fn trace_token_request(
+    env: &AuthEnv<'_>,
+    what: &str,
+    url: &str,
+    answer: Option<(u16, std::time::Duration)>,
+) {
+    let outcome = match answer {
+        Some((status, elapsed)) => format!("{status} ({}ms)", elapsed.as_millis()),
+        None => "no answer".to_string(),
+    };
+    let text = format!(
+        "integration `{}`: {what}: POST {url} → {outcome}",
+        env.integration
+    );
+    env.observer.token_request(&env.cx.redactor.mask(&text));
 }
 
 /// What a dry run shows instead of a token it would have fetched.

@@ -433,7 +433,7 @@ impl OAuth2 {
             r = r.add_extra_param(k, v);
         }
         let res = r.request_async(&http).await;
-        let mut t = self.token(env, &http, res)?;
+        let mut t = self.token(env, &http, res, "refresh_token")?;
         if t.refresh_token.is_none() {
             t.refresh_token = Some(refresh.to_string());
         }
@@ -454,7 +454,7 @@ impl OAuth2 {
                     r = r.add_extra_param(k, v);
                 }
                 let res = r.request_async(&http).await;
-                self.token(env, &http, res)
+                self.token(env, &http, res, "client_credentials")
             }
             Grant::Password => {
                 let user = ResourceOwnerUsername::new(self.username.clone().unwrap_or_default());
@@ -466,7 +466,7 @@ impl OAuth2 {
                     r = r.add_extra_param(k, v);
                 }
                 let res = r.request_async(&http).await;
-                self.token(env, &http, res)
+                self.token(env, &http, res, "password")
             }
             Grant::AuthorizationCode | Grant::AuthorizationCodePkce => {
                 self.code_flow(env, client, &http).await
@@ -534,7 +534,7 @@ impl OAuth2 {
             r = r.add_extra_param(k, v);
         }
         let res = r.request_async(http).await;
-        self.token(env, http, res)
+        self.token(env, http, res, "authorization_code")
     }
 
     /// The token from the server's answer, or an error that says what was
@@ -544,8 +544,16 @@ impl OAuth2 {
         env: &AuthEnv<'_>,
         http: &Http,
         res: Result<BasicTokenResponse, RequestTokenError<HttpError, BasicErrorResponse>>,
+        grant: &str,
     ) -> Result<Token, String> {
         let url = &self.token_url;
+        let raw = http.raw.lock().ok().and_then(|r| r.clone());
+        super::trace_token_request(
+            env,
+            &format!("auth oauth2 ({grant})"),
+            url,
+            raw.as_ref().map(|r| (r.status, r.elapsed)),
+        );
         let r = match res {
             Ok(r) => r,
             Err(RequestTokenError::Request(e)) => {
@@ -714,6 +722,7 @@ struct Raw {
     status: u16,
     content_type: String,
     body: Vec<u8>,
+    elapsed: std::time::Duration,
 }
 
 #[derive(Debug)]
@@ -765,6 +774,7 @@ impl<'c> oauth2::AsyncHttpClient<'c> for Http {
             let mut req = reqwest::Request::try_from(request)
                 .map_err(|e| HttpError(format!("cannot build the request: {}", chain(&e))))?;
             *req.timeout_mut() = Some(TOKEN_TIMEOUT);
+            let started = std::time::Instant::now();
             let resp = self
                 .client
                 .execute(req)
@@ -787,6 +797,7 @@ impl<'c> oauth2::AsyncHttpClient<'c> for Http {
                     status: status.as_u16(),
                     content_type: content_type.clone(),
                     body: body.clone(),
+                    elapsed: started.elapsed(),
                 });
             }
             // Leniency the crate lacks: a JSON token without `token_type`
