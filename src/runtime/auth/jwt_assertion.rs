@@ -233,18 +233,8 @@ impl JwtAssertion {
                 .ok()
                 .map(|r| (r.status().as_u16(), started.elapsed())),
         );
-        let resp = sent.map_err(|e| {
-            let mut msg = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                let t = s.to_string();
-                if !msg.contains(&t) {
-                    msg = format!("{msg}: {t}");
-                }
-                source = s.source();
-            }
-            format!("cannot reach `token_url` ({url}): {msg}")
-        })?;
+        let resp =
+            sent.map_err(|e| format!("cannot reach `token_url` ({url}): {}", super::chain(&e)))?;
         let status = resp.status();
         let content_type = resp
             .headers()

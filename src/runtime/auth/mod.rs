@@ -170,6 +170,20 @@ pub(crate) fn trace_token_request(
     env.observer.token_request(&env.cx.redactor.mask(&text));
 }
 
+/// An error with its sources (the useful part: connection refused, DNS...).
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let t = s.to_string();
+        if !msg.contains(&t) {
+            msg = format!("{msg}: {t}");
+        }
+        source = s.source();
+    }
+    msg
+}
+
 /// What a dry run shows instead of a token it would have fetched.
 pub(crate) fn dry_run_token(req: &mut Prepared, header: &str, prefix: &str, token_url: &str) {
     req.set_header(

@@ -752,40 +752,28 @@ impl Http {
     }
 }
 
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let t = s.to_string();
-        if !msg.contains(&t) {
-            msg = format!("{msg}: {t}");
-        }
-        source = s.source();
-    }
-    msg
-}
-
 impl<'c> oauth2::AsyncHttpClient<'c> for Http {
     type Error = HttpError;
     type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, HttpError>> + Send + 'c>>;
 
     fn call(&'c self, request: HttpRequest) -> Self::Future {
         Box::pin(async move {
-            let mut req = reqwest::Request::try_from(request)
-                .map_err(|e| HttpError(format!("cannot build the request: {}", chain(&e))))?;
+            let mut req = reqwest::Request::try_from(request).map_err(|e| {
+                HttpError(format!("cannot build the request: {}", super::chain(&e)))
+            })?;
             *req.timeout_mut() = Some(TOKEN_TIMEOUT);
             let started = std::time::Instant::now();
             let resp = self
                 .client
                 .execute(req)
                 .await
-                .map_err(|e| HttpError(chain(&e)))?;
+                .map_err(|e| HttpError(super::chain(&e)))?;
             let status = resp.status();
             let headers = resp.headers().clone();
             let body = resp
                 .bytes()
                 .await
-                .map_err(|e| HttpError(format!("cannot read the answer: {}", chain(&e))))?
+                .map_err(|e| HttpError(format!("cannot read the answer: {}", super::chain(&e))))?
                 .to_vec();
             let content_type = headers
                 .get("content-type")
