@@ -10,3 +10,5 @@ pub mod load;
 pub mod repl;
 pub mod runtime;
 pub mod syntax;
+pub mod text;
+pub mod units;

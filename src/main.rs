@@ -128,6 +128,10 @@ struct RunArgs {
     /// OAuth2 code grants: print the authorization URL instead of opening a browser.
     #[arg(long)]
     no_browser: bool,
+    /// The largest response body read (e.g. 64MiB, 1GB); a method's or
+    /// integration's `max_response` overrides it. Default 64MiB.
+    #[arg(long, value_name = "SIZE", value_parser = rbk::units::parse_size)]
+    max_response: Option<u64>,
 }
 
 impl RunArgs {
@@ -143,6 +147,7 @@ impl RunArgs {
             verbose: self.verbose,
             max_steps: self.max_steps,
             no_browser: self.no_browser,
+            max_response: self.max_response,
         }
     }
 }

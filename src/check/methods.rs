@@ -17,6 +17,10 @@ const METHOD_ENTRIES: &[Field] = &[
     f("auth", Kind::Custom),
     f("timeout", Kind::Duration),
     f("retry", Kind::Block(RETRY)),
+    f(
+        "max_response",
+        Kind::IntIn(1, super::settings::MAX_RESPONSE_LIMIT),
+    ),
 ];
 
 const PAGINATE_KINDS: &[&str] = &["next_url", "link_header", "cursor", "page"];
@@ -442,12 +446,12 @@ impl Cx<'_> {
             );
             return;
         }
-        const MAX: Field = f("max_pages", Kind::Int);
+        const MAX: Field = f("max_pages", Kind::IntIn(1, 1_000_000));
         const CURSOR: &[Field] = &[req("param", Kind::Str), req("next", Kind::Any), MAX];
         const PAGE: &[Field] = &[
             req("param", Kind::Str),
             f("size_param", Kind::Str),
-            f("size", Kind::Int),
+            f("size", Kind::IntIn(1, 1_000_000)),
             f("start", Kind::Int),
             MAX,
         ];

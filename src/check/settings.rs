@@ -16,6 +16,8 @@ pub(crate) enum Kind {
     /// A string (secrets allowed).
     Str,
     Int,
+    /// An int that a literal must keep within these bounds (inclusive).
+    IntIn(i64, i64),
     Bool,
     Duration,
     /// One of these bare words (or the same as a string).
@@ -62,7 +64,7 @@ pub(crate) const fn req(name: &'static str, kind: Kind) -> Field {
 }
 
 pub(crate) const RETRY: &[Field] = &[
-    f("attempts", Kind::Int),
+    f("attempts", Kind::IntIn(1, 100)),
     f("backoff", Kind::Duration),
     f("max_backoff", Kind::Duration),
     f("on", Kind::Statuses),
@@ -70,10 +72,13 @@ pub(crate) const RETRY: &[Field] = &[
 ];
 
 const RATE: &[Field] = &[
-    f("requests", Kind::Int),
+    f("requests", Kind::IntIn(1, 1_000_000_000)),
     f("per", Kind::Duration),
-    f("concurrency", Kind::Int),
+    f("concurrency", Kind::IntIn(1, 10_000)),
 ];
+
+/// The largest `max_response`: 1 TiB.
+pub(crate) const MAX_RESPONSE_LIMIT: i64 = 1 << 40;
 
 const PROXY: &[Field] = &[
     req("url", Kind::Str),
@@ -92,6 +97,7 @@ const INTEGRATION: &[Field] = &[
     f("headers", Kind::Map),
     f("retry", Kind::Block(RETRY)),
     f("rate", Kind::Block(RATE)),
+    f("max_response", Kind::IntIn(1, MAX_RESPONSE_LIMIT)),
     f("proxy", Kind::Block(PROXY)),
     f("tls", Kind::Block(TLS)),
     // `auth KIND { ... }` is checked by the auth module.
@@ -456,7 +462,7 @@ impl Cx<'_> {
                 let t = self.expr(value, scope);
                 let (ok, expected) = match kind {
                     Kind::Str => (assignable(&t.ty, &Ty::Str), "a string"),
-                    Kind::Int => (assignable(&t.ty, &Ty::Int), "an int"),
+                    Kind::Int | Kind::IntIn(..) => (assignable(&t.ty, &Ty::Int), "an int"),
                     Kind::Bool => (assignable(&t.ty, &Ty::Bool), "a bool"),
                     Kind::Duration => {
                         (assignable(&t.ty, &Ty::Duration), "a duration such as `30s`")
@@ -471,6 +477,19 @@ impl Cx<'_> {
                     ),
                     _ => (true, ""),
                 };
+                if let Kind::IntIn(min, max) = kind
+                    && let Some(n) = int_literal(value)
+                    && !(min..=max).contains(&n)
+                {
+                    self.report(
+                        Diagnostic::error(
+                            codes::INVALID_SETTING,
+                            format!("`{key}` is {n}, outside {min} to {max}"),
+                        )
+                        .at(value.span, "out of range")
+                        .help(format!("`{key}` takes an int from {min} to {max}")),
+                    );
+                }
                 if !ok {
                     self.report(
                         Diagnostic::error(
@@ -534,7 +553,7 @@ impl Cx<'_> {
 fn example(f: &Field) -> String {
     match f.kind {
         Kind::Str => format!("{} = \"...\"", f.name),
-        Kind::Int => format!("{} = 1", f.name),
+        Kind::Int | Kind::IntIn(..) => format!("{} = 1", f.name),
         Kind::Bool => format!("{} = true", f.name),
         Kind::Duration => format!("{} = 30s", f.name),
         Kind::Enum(options) => format!("{} = {}", f.name, options.join(" | ")),
@@ -561,4 +580,14 @@ pub(crate) fn instance_names(program: &super::Program) -> Vec<String> {
         .all_instances()
         .map(|i| i.name.name.clone())
         .collect()
+}
+
+/// The value of an int literal, `-5` included.
+fn int_literal(e: &Expr) -> Option<i64> {
+    match &e.kind {
+        ExprKind::Int { value, .. } => Some(*value),
+        ExprKind::Paren(inner) => int_literal(inner),
+        ExprKind::Unary(UnaryOp::Neg, inner) => int_literal(inner).map(|v| v.saturating_neg()),
+        _ => None,
+    }
 }

@@ -32,6 +32,8 @@ pub struct RunOptions {
     pub max_steps: Option<u64>,
     /// OAuth2 code grants: print the authorization URL, open no browser.
     pub no_browser: bool,
+    /// `--max-response`: the default limit on response bodies.
+    pub max_response: Option<u64>,
 }
 
 pub fn run(file: &Path, runbook: Option<&str>, opts: &RunOptions) -> u8 {
@@ -277,7 +279,12 @@ where
     }
     let program = Arc::new(checked.program);
     let cx = match Context::new(program.clone(), opts.instance.as_deref(), env, opts.dry_run) {
-        Ok(c) => c,
+        Ok(mut c) => {
+            if let Some(n) = opts.max_response {
+                c.max_response = n;
+            }
+            c
+        }
         Err(e) => return report_error(&program, &e, e.usage),
     };
     let observer = Arc::new(Progress::new(opts.verbose));
@@ -360,7 +367,7 @@ where
             code
         }
         Err(mut e) => {
-            e.message = rt.mask(&e.message);
+            e.message = crate::text::printable(&rt.mask(&e.message)).into_owned();
             let c = report_error(&program, &e, e.usage);
             if code == EXIT_OK { c } else { code }
         }
@@ -413,10 +420,13 @@ impl Progress {
         self.steps.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
+    /// Writes one line; control characters in it (from response bodies,
+    /// headers, server errors) are shown escaped, never obeyed.
     fn line(&self, text: &str) {
+        let text = crate::text::printable(text);
         // One write per line: a loop of many steps should not pay two.
         let mut line = String::with_capacity(text.len() + 1);
-        line.push_str(text);
+        line.push_str(&text);
         line.push('\n');
         let _ = std::io::stderr().lock().write_all(line.as_bytes());
     }
@@ -463,7 +473,7 @@ impl Observer for Progress {
 
     fn dry_request(&self, step: &str, text: &str) {
         self.line(&format!("  [dry run] step {step} would send:"));
-        for l in text.lines() {
+        for l in crate::text::printable_lines(text.trim_end_matches('\n')) {
             self.line(&format!("    {l}"));
         }
     }
@@ -503,14 +513,18 @@ impl Observer for Progress {
                 self.line(&format!("  > {k}: {v}"));
             }
             if !ex.request_body.is_empty() {
-                self.line(&format!("  > {}", ex.request_body.replace('\n', "\n  > ")));
+                for l in crate::text::printable_lines(&ex.request_body) {
+                    self.line(&format!("  > {l}"));
+                }
             }
             for (k, v) in &ex.response_headers {
                 self.line(&format!("  < {k}: {v}"));
             }
             if !ex.response_body.is_empty() {
                 let body: String = ex.response_body.chars().take(4000).collect();
-                self.line(&format!("  < {}", body.replace('\n', "\n  < ")));
+                for l in crate::text::printable_lines(&body) {
+                    self.line(&format!("  < {l}"));
+                }
             }
         }
     }

@@ -3,6 +3,7 @@
 
 pub mod complete;
 
+use crate::text::{printable, printable_lines};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::{BufRead, IsTerminal, Write};
@@ -301,9 +302,9 @@ impl Session {
                     let v = self
                         .values
                         .get(n)
-                        .map(|v| short(&v.to_string(), 120))
+                        .map(|v| short(&self.redactor.mask(&v.to_string()), 120))
                         .unwrap_or_default();
-                    println!("{n}: {t} = {}", self.redactor.mask(&v));
+                    println!("{n}: {t} = {}", printable(&v));
                 }
             }
             "instance" => {
@@ -596,7 +597,7 @@ impl Session {
                         .unwrap_or_else(|| v.type_name().into());
                     println!("{} : {ty}", rt.mask(&pretty(&v)));
                 }
-                Err(e) => eprintln!("error: {}", rt.mask(&e.message)),
+                Err(e) => eprintln!("error: {}", printable(&rt.mask(&e.message))),
             },
             ReplInput::Stmt(s) => {
                 let mut values = self.values.clone();
@@ -638,7 +639,7 @@ impl Session {
                     println!(
                         "{} : {ty} = {}",
                         l.name.name,
-                        rt.mask(&short(&pretty(v), BODY_LIMIT))
+                        short(&rt.mask(&pretty(v)), BODY_LIMIT)
                     );
                 }
                 self.keep(values, &checked.bindings, s);
@@ -653,7 +654,10 @@ impl Session {
     }
 
     fn show_error(&self, program: &Program, e: &RunError) {
-        let mut d = Diagnostic::error(crate::diagnostic::codes::RUN_FAILED, e.message.clone());
+        let mut d = Diagnostic::error(
+            crate::diagnostic::codes::RUN_FAILED,
+            printable(&e.message).into_owned(),
+        );
         if let Some(span) = e.span {
             d = d.at(span, "failed here");
         }
@@ -666,7 +670,7 @@ impl Session {
     fn show_exchanges(&self, observer: &ReplObserver, rt: &Runtime) {
         for text in observer.dry.lock().map(|d| d.clone()).unwrap_or_default() {
             println!("would send:");
-            for l in text.lines() {
+            for l in printable_lines(text.trim_end_matches('\n')) {
                 println!("  {l}");
             }
         }
@@ -676,24 +680,27 @@ impl Session {
             .map(|e| e.clone())
             .unwrap_or_default()
         {
-            println!("→ {} {}", ex.method, ex.url);
+            println!("→ {} {}", ex.method, printable(&ex.url));
             for (k, v) in &ex.request_headers {
-                println!("  {k}: {v}");
+                println!("  {}: {}", printable(k), printable(v));
             }
             if !ex.request_body.is_empty() {
-                println!(
-                    "  {}",
-                    short(&ex.request_body, BODY_LIMIT).replace('\n', "\n  ")
-                );
+                for l in printable_lines(&short(&ex.request_body, BODY_LIMIT)) {
+                    println!("  {l}");
+                }
             }
             match (ex.status, &ex.error) {
                 (Some(s), _) => println!("← {s} ({} ms)", ex.elapsed.as_millis()),
-                (None, Some(e)) => println!("← no response ({} ms): {e}", ex.elapsed.as_millis()),
+                (None, Some(e)) => println!(
+                    "← no response ({} ms): {}",
+                    ex.elapsed.as_millis(),
+                    printable(e)
+                ),
                 _ => {}
             }
             if self.verbose {
                 for (k, v) in &ex.response_headers {
-                    println!("  {k}: {v}");
+                    println!("  {}: {}", printable(k), printable(v));
                 }
             }
             if !ex.response_body.is_empty() {
@@ -702,8 +709,9 @@ impl Session {
                         .unwrap_or_else(|_| ex.response_body.clone()),
                     Err(_) => ex.response_body.clone(),
                 };
-                let cut = short(&body, BODY_LIMIT);
-                println!("{}", rt.mask(&cut));
+                for l in printable_lines(&short(&rt.mask(&body), BODY_LIMIT)) {
+                    println!("{l}");
+                }
             }
         }
     }
@@ -711,7 +719,10 @@ impl Session {
     fn show_outputs(&self, name: &str, r: &StepResult, rt: &Runtime) {
         if r.outputs.is_empty() {
             if !r.ok {
-                println!("{name}: failed — {}", r.error.clone().unwrap_or_default());
+                println!(
+                    "{name}: failed — {}",
+                    printable(r.error.as_deref().unwrap_or_default())
+                );
             }
             return;
         }
@@ -731,7 +742,7 @@ impl Session {
                     .unwrap_or_default(),
                 _ => v.type_name().to_string(),
             };
-            println!("  {k}: {t} = {}", rt.mask(&short(&pretty(v), 300)));
+            println!("  {k}: {t} = {}", short(&rt.mask(&pretty(v)), 300));
         }
     }
 }
@@ -756,15 +767,15 @@ impl Observer for ReplObserver {
     }
 
     fn log(&self, text: &str) {
-        println!("log: {text}");
+        println!("log: {}", printable(text));
     }
 
     fn note(&self, text: &str) {
-        println!("note: {text}");
+        println!("note: {}", printable(text));
     }
 
     fn token_request(&self, text: &str) {
-        println!("token: {text}");
+        println!("token: {}", printable(text));
     }
 }
 

@@ -130,3 +130,25 @@ pub fn build(
     b.build()
         .map_err(|e| format!("cannot build the HTTP client: {e}"))
 }
+
+/// How many requests may be in flight at once: the soft limit on open file
+/// descriptors, raised to the hard limit where the system allows (once per
+/// process), less a margin for files, the terminal and the runtime, halved
+/// (a connection may briefly need a second descriptor). `for ... parallel N`
+/// is capped by it instead of failing with "too many open files".
+pub fn max_parallel() -> usize {
+    static MAX: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *MAX.get_or_init(|| {
+        #[cfg(unix)]
+        {
+            let soft = rlimit::increase_nofile_limit(u64::MAX)
+                .or_else(|_| rlimit::getrlimit(rlimit::Resource::NOFILE).map(|(soft, _)| soft))
+                .unwrap_or(1024);
+            (soft.saturating_sub(64) / 2).clamp(1, 1 << 20) as usize
+        }
+        #[cfg(not(unix))]
+        {
+            512
+        }
+    })
+}

@@ -338,7 +338,11 @@ impl Evaluator<'_> {
             "env" => {
                 let key = text(0)?;
                 match self.cx.env.get(&key) {
-                    Some(v) => Value::str(v),
+                    Some(v) => {
+                        // Never sent to another origin (redirects).
+                        self.cx.redactor.register_sensitive(v);
+                        Value::str(v)
+                    }
                     None => match args.get(1) {
                         Some(d) => d.clone(),
                         None => {

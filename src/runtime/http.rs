@@ -16,6 +16,9 @@ use crate::syntax::ast::*;
 /// The default request timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The default limit on a response body (`max_response`, `--max-response`).
+pub const DEFAULT_MAX_RESPONSE: u64 = 64 * 1024 * 1024;
+
 /// A request ready to send: everything evaluated.
 #[derive(Debug, Clone)]
 pub struct Prepared {
@@ -30,6 +33,8 @@ pub struct Prepared {
     /// Accepted statuses, as inclusive ranges.
     pub expect: Vec<(i64, i64)>,
     pub retry: RetryPolicy,
+    /// The most bytes of response body read; more fails the request.
+    pub max_response: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -138,14 +143,20 @@ pub fn prepare(
         })
         .ok_or_else(|| EvalError::new(m.name.span, "the method has no request line"))?;
     let mut path = String::new();
+    // The path with every placeholder as NUL: which segments hold a value.
+    let mut template = String::new();
     for part in &request.path.parts {
         match part {
-            StrPart::Text(t) => path.push_str(t),
+            StrPart::Text(t) => {
+                path.push_str(t);
+                template.push_str(t);
+            }
             StrPart::Interp(e) => {
                 let v = eval(e, vars, cx, None)?;
                 if v.is_secret() {
                     cx.redactor.register(&v.to_text());
                 }
+                template.push('\0');
                 if matches!(v.reveal(), Value::Unknown) {
                     // A dry run's value from a step that did not run: shown
                     // as `…`, not as its percent-encoding.
@@ -158,7 +169,9 @@ pub fn prepare(
             }
         }
     }
-    let url = join_url(&base, &path);
+    check_dot_segments(&path, &template, request.path.span)?;
+    let url = canonical_url(&join_url(&base, &path), cx.dry_run)
+        .map_err(|e| EvalError::new(request.path.span, cx.redactor.mask(&e)))?;
     let mut prepared = Prepared {
         integration: integ.name.name.clone(),
         method: m.name.name.clone(),
@@ -169,6 +182,7 @@ pub fn prepare(
         timeout: DEFAULT_TIMEOUT,
         expect: vec![(200, 299)],
         retry: RetryPolicy::default(),
+        max_response: cx.max_response,
     };
     // Integration defaults first, then the method's own settings.
     for e in &integ.body.entries {
@@ -180,6 +194,11 @@ pub fn prepare(
             "retry" => {
                 if let EntryValue::Block { block, .. } = &e.value {
                     prepared.retry = RetryPolicy::from_block(block, &no_vars, cx)?;
+                }
+            }
+            "max_response" => {
+                if let Some(n) = size_of(e, &no_vars, cx)? {
+                    prepared.max_response = n;
                 }
             }
             _ => {}
@@ -209,6 +228,11 @@ pub fn prepare(
                         prepared.retry = RetryPolicy::from_block(block, vars, cx)?;
                     }
                 }
+                "max_response" => {
+                    if let Some(n) = size_of(e, vars, cx)? {
+                        prepared.max_response = n;
+                    }
+                }
                 _ => {}
             },
             MethodItem::Expect(e) => {
@@ -220,6 +244,48 @@ pub fn prepare(
         }
     }
     Ok(prepared)
+}
+
+/// A placeholder's value is one path segment: a segment made of values that
+/// reads `.` or `..` would be resolved away by the URL parser (which, by the
+/// URL standard, treats `%2E%2E` as `..` too), sending the request to
+/// another resource, so it is refused.
+fn check_dot_segments(path: &str, template: &str, span: Span) -> Result<(), EvalError> {
+    let cut = |p: &str| -> usize { p.find(['?', '#']).unwrap_or(p.len()) };
+    let segs = path[..cut(path)].split('/');
+    let tmpl = template[..cut(template)].split('/');
+    for (seg, t) in segs.zip(tmpl) {
+        let lower = seg.to_ascii_lowercase();
+        let dots = lower.replace("%2e", ".");
+        if t.contains('\0') && (dots == "." || dots == "..") {
+            return Err(EvalError::new(
+                span,
+                format!(
+                    "a path segment built from a value is `{seg}`: sent, it would be resolved as `{dots}` and change the request's path, so rbk does not send it (check the value before the step, or pass it as a query parameter)"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The URL as the HTTP client will send it (parsed and serialized by the
+/// URL standard), so that traces, dry runs, reports and cassettes show the
+/// very bytes sent. A dry run keeps `…` (a value not known yet) readable.
+pub fn canonical_url(url: &str, dry_run: bool) -> Result<String, String> {
+    let u = reqwest::Url::parse(url).map_err(|e| format!("`{url}` is not a valid URL: {e}"))?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err(format!(
+            "`{url}` is not an http or https URL (its scheme is `{}`)",
+            u.scheme()
+        ));
+    }
+    let s = String::from(u);
+    Ok(if dry_run {
+        s.replace("%E2%80%A6", "…")
+    } else {
+        s
+    })
 }
 
 fn join_url(base: &str, path: &str) -> String {
@@ -248,7 +314,9 @@ fn add_headers(p: &mut Prepared, e: &Entry, vars: &Vars, cx: &Context) -> Result
                 if v.is_secret() {
                     cx.redactor.register(&v.to_text());
                 }
-                p.set_header(&h.key.name, v.to_text());
+                let text = v.to_text();
+                check_header(&h.key.name, &text).map_err(|m| EvalError::new(value.span, m))?;
+                p.set_header(&h.key.name, text);
             }
         }
     }
@@ -278,6 +346,15 @@ fn add_query_value(p: &mut Prepared, key: &str, v: &Value, cx: &Context) {
             p.add_query(key, &other.to_text());
         }
     }
+}
+
+fn size_of(e: &Entry, vars: &Vars, cx: &Context) -> Result<Option<u64>, EvalError> {
+    if let EntryValue::Expr { value, .. } = &e.value
+        && let Value::Int(n) = eval(value, vars, cx, None)?.reveal()
+    {
+        return Ok(Some((*n).max(1) as u64));
+    }
+    Ok(None)
 }
 
 fn duration_of(e: &Entry, vars: &Vars, cx: &Context) -> Result<Option<Duration>, EvalError> {
@@ -361,15 +438,28 @@ fn body(b: &Body, vars: &Vars, cx: &Context) -> Result<PreparedBody, EvalError> 
                 let v = eval(value, vars, cx, None)?;
                 register_all(&v, cx);
                 out.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
-                let name = en.key.name.replace('"', "%22");
+                let name = part_param(&en.key.name);
+                let part_ct = |e: &Option<Expr>, default: &str| -> Result<String, EvalError> {
+                    let t = ct(e, default)?;
+                    if t.chars().any(|c| c.is_control()) {
+                        return Err(EvalError::new(
+                            e.as_ref().map(|e| e.span).unwrap_or(en.key.span),
+                            format!(
+                                "the content type of part `{}` holds a line break or another control character",
+                                en.key.name
+                            ),
+                        ));
+                    }
+                    Ok(t)
+                };
                 match v.reveal() {
                     Value::Bytes(data) => {
                         let filename = file_name_of(value).unwrap_or_else(|| name.clone());
-                        let ct = ct(content_type, "application/octet-stream")?;
+                        let ct = part_ct(content_type, "application/octet-stream")?;
                         out.extend_from_slice(
                             format!(
                                 "Content-Disposition: form-data; name=\"{name}\"; filename=\"{}\"\r\nContent-Type: {ct}\r\n\r\n",
-                                filename.replace('"', "%22")
+                                part_param(&filename)
                             )
                             .as_bytes(),
                         );
@@ -380,8 +470,8 @@ fn body(b: &Body, vars: &Vars, cx: &Context) -> Result<PreparedBody, EvalError> 
                             format!("Content-Disposition: form-data; name=\"{name}\"\r\n")
                                 .as_bytes(),
                         );
-                        if let Some(ct_e) = content_type {
-                            let ct = eval(ct_e, vars, cx, None)?.to_text();
+                        if content_type.is_some() {
+                            let ct = part_ct(content_type, "")?;
                             out.extend_from_slice(format!("Content-Type: {ct}\r\n").as_bytes());
                         }
                         out.extend_from_slice(b"\r\n");
@@ -438,6 +528,28 @@ fn body(b: &Body, vars: &Vars, cx: &Context) -> Result<PreparedBody, EvalError> 
     })
 }
 
+/// A multipart `name` or `filename` parameter: quotes and line breaks
+/// percent-encoded (as browsers do), so a value cannot end the header.
+fn part_param(s: &str) -> String {
+    s.replace('"', "%22")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// A header name and value that HTTP allows; the error names the header,
+/// never the value (it may be a secret).
+pub fn check_header(name: &str, value: &str) -> Result<(), String> {
+    if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+        return Err(format!("`{name}` is not a valid HTTP header name"));
+    }
+    if reqwest::header::HeaderValue::from_str(value).is_err() {
+        return Err(format!(
+            "the value of header `{name}` is not a valid HTTP header value: it holds a line break or another control character"
+        ));
+    }
+    Ok(())
+}
+
 fn file_name_of(e: &Expr) -> Option<String> {
     if let ExprKind::Call(c) = &e.kind
         && c.func.name == "bytes"
@@ -459,6 +571,28 @@ fn register_all(v: &Value, cx: &Context) {
         Value::Object(fields) => fields.iter().for_each(|(_, i)| register_all(i, cx)),
         _ => {}
     }
+}
+
+/// Every form in which rbk itself writes a value onto the wire, each by the
+/// very encoder that builds requests: a path segment or query value, a form
+/// field, a JSON string, an XML text, a multipart part (as is). The
+/// redactor's tests prove that a secret is masked in each of them.
+pub fn wire_encodings(s: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("raw", s.to_string()),
+        (
+            "path segment / query value",
+            percent_encoding::utf8_percent_encode(s, COMPONENT).to_string(),
+        ),
+        ("form field", form_encode(s)),
+        (
+            "JSON string",
+            serde_json::to_string(s)
+                .map(|j| j.trim_matches('"').to_string())
+                .unwrap_or_default(),
+        ),
+        ("XML text", crate::text::xml_escape(s)),
+    ]
 }
 
 /// `application/x-www-form-urlencoded` encoding of one name or value.
@@ -483,6 +617,9 @@ pub(crate) fn form_encode(s: &str) -> String {
 pub enum Transport {
     Timeout(String),
     Error(String),
+    /// rbk stopped the exchange itself (a body over `max_response`): an
+    /// error for the program's `else` arms, never retried.
+    Refused(String),
 }
 
 /// One client per integration (its TLS and proxy settings), and its limits.
@@ -508,12 +645,17 @@ struct Bucket {
 impl Limit {
     pub fn new(requests: Option<u64>, per: Option<Duration>, concurrency: Option<u64>) -> Limit {
         let bucket = match (requests, per) {
-            (Some(r), Some(p)) if r > 0 && !p.is_zero() => Some(tokio::sync::Mutex::new(Bucket {
-                capacity: r as f64,
-                tokens: r as f64,
-                per_token: p / r as u32,
-                last: Instant::now(),
-            })),
+            (Some(r), Some(p)) if r > 0 && !p.is_zero() => {
+                let per_token = p.div_f64(r as f64);
+                (!per_token.is_zero()).then(|| {
+                    tokio::sync::Mutex::new(Bucket {
+                        capacity: r as f64,
+                        tokens: r as f64,
+                        per_token,
+                        last: Instant::now(),
+                    })
+                })
+            }
             _ => None,
         };
         Limit {
@@ -590,9 +732,11 @@ impl Pool {
                         if let EntryValue::Expr { value, .. } = &e.value {
                             let v = eval(value, &Vars::new(), cx, None).unwrap_or(Value::Null);
                             match (e.key.name.as_str(), v.reveal()) {
-                                ("requests", Value::Int(n)) => requests = Some(*n as u64),
+                                ("requests", Value::Int(n)) if *n > 0 => requests = Some(*n as u64),
                                 ("per", Value::Duration(d)) => per = Some(*d),
-                                ("concurrency", Value::Int(n)) => concurrency = Some(*n as u64),
+                                ("concurrency", Value::Int(n)) if *n > 0 => {
+                                    concurrency = Some(*n as u64)
+                                }
                                 _ => {}
                             }
                         }
@@ -618,7 +762,17 @@ pub async fn send_once(
         .map_err(|e| Transport::Error(e.to_string()))?;
     let mut req = client.request(method, &p.url).timeout(p.timeout);
     for (k, v) in &p.headers {
-        req = req.header(k.as_str(), v.as_str());
+        let (Ok(name), Ok(value)) = (
+            reqwest::header::HeaderName::from_bytes(k.as_bytes()),
+            reqwest::header::HeaderValue::from_str(v),
+        ) else {
+            return Err(Transport::Refused(
+                check_header(k, v)
+                    .err()
+                    .unwrap_or_else(|| format!("header `{k}` is not valid")),
+            ));
+        };
+        req = req.header(name, value);
     }
     if let Some(b) = &p.body {
         if !p
@@ -630,7 +784,7 @@ pub async fn send_once(
         }
         req = req.body(b.bytes.clone());
     }
-    let resp = req.send().await.map_err(classify)?;
+    let mut resp = req.send().await.map_err(classify)?;
     let status = resp.status().as_u16();
     let headers: Vec<(String, String)> = resp
         .headers()
@@ -642,12 +796,30 @@ pub async fn send_once(
             )
         })
         .collect();
-    let body = resp.bytes().await.map_err(classify)?;
-    Ok(super::outputs::Response::new(
-        status,
-        headers,
-        body.to_vec(),
-    ))
+    let limit = p.max_response;
+    let too_large = |n: &str| {
+        Transport::Refused(format!(
+            "the response body is {n}, over the limit of {} (raise `max_response` on the method or integration, or --max-response)",
+            crate::units::format_size(limit)
+        ))
+    };
+    if let Some(len) = resp.content_length()
+        && len > limit
+    {
+        return Err(too_large(&format!(
+            "{} (Content-Length)",
+            crate::units::format_size(len)
+        )));
+    }
+    // Read chunk by chunk: never more than the limit in memory.
+    let mut body: Vec<u8> = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(classify)? {
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(too_large("larger"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(super::outputs::Response::new(status, headers, body))
 }
 
 fn classify(e: reqwest::Error) -> Transport {

@@ -36,6 +36,9 @@ pub struct Context {
     pub env: HashMap<String, String>,
     pub redactor: Arc<Redactor>,
     pub dry_run: bool,
+    /// The default limit on response bodies (`--max-response`); a method's
+    /// or integration's `max_response` overrides it.
+    pub max_response: u64,
 }
 
 impl Context {
@@ -53,6 +56,7 @@ impl Context {
             env,
             redactor: Arc::new(Redactor::new()),
             dry_run,
+            max_response: http::DEFAULT_MAX_RESPONSE,
         };
         let instances: Vec<_> = program.all_instances().collect();
         let chosen = match instance {

@@ -420,7 +420,7 @@ impl Runtime {
             Err(t) => {
                 let (failure, msg) = match t {
                     Transport::Timeout(m) => (Failure::Timeout, format!("timed out: {m}")),
-                    Transport::Error(m) => (Failure::Error, m),
+                    Transport::Error(m) | Transport::Refused(m) => (Failure::Error, m),
                 };
                 return Ok(Outcome {
                     result: StepResult {
@@ -458,7 +458,7 @@ impl Runtime {
                 "status {} is not one of the expected {}{}",
                 response.status,
                 expect_text(&prepared.expect),
-                body_preview(&response)
+                body_preview(&response, &self.cx.redactor)
             )));
             return Ok(Outcome {
                 result,
@@ -546,12 +546,23 @@ impl Runtime {
             let same = origin.is_some() && origin_of(&hop.url) == origin;
             if !same {
                 let redactor = &self.cx.redactor;
+                // No credentials, and no header whose value came from
+                // `secret()` or `env()`, go to another origin.
                 hop.headers.retain(|(k, v)| {
                     !(k.eq_ignore_ascii_case("authorization")
                         || k.eq_ignore_ascii_case("cookie")
                         || k.eq_ignore_ascii_case("proxy-authorization")
-                        || redactor.contains_secret(v))
+                        || redactor.contains_sensitive(v))
                 });
+                // A 307/308 resends the body: never one holding a secret.
+                if let Some(b) = &hop.body
+                    && redactor.contains_secret(&String::from_utf8_lossy(&b.bytes))
+                {
+                    return Ok(Err(Transport::Error(format!(
+                        "not following the redirect to {}: it is another origin, and the request body holds a secret (rbk does not resend a secret to another origin)",
+                        self.mask(&hop.url)
+                    ))));
+                }
             }
             let no_auth = Auth::None;
             let r = self
@@ -690,6 +701,7 @@ impl Runtime {
                         .map(|d| d.min(p.retry.max_backoff))
                         .unwrap_or_else(|| p.retry.delay(attempt)),
                 ),
+                Err(Transport::Refused(_)) => None,
                 Err(_) if retryable => Some(p.retry.delay(attempt)),
                 _ => None,
             };
@@ -770,7 +782,7 @@ impl Runtime {
                 self.mask(&resp.text()),
                 None,
             ),
-            Err(Transport::Timeout(m)) | Err(Transport::Error(m)) => {
+            Err(Transport::Timeout(m)) | Err(Transport::Error(m)) | Err(Transport::Refused(m)) => {
                 (None, Vec::new(), String::new(), Some(self.mask(&m)))
             }
         };
@@ -864,6 +876,8 @@ impl Runtime {
         // Unordered, so a failure (or a `return`) is seen as soon as it
         // happens: leaving drops the stream, which cancels the bodies still
         // running and starts no new one. Results are put back in item order.
+        // Never more at once than there are file descriptors for sockets.
+        let parallel = parallel.min(super::client::max_parallel());
         let mut stream = futures_util::stream::iter(futures).buffer_unordered(parallel);
         let mut ends: Vec<Option<Vars>> = vec![None; count];
         while let Some(r) = stream.next().await {
@@ -1149,8 +1163,10 @@ fn expect_text(ranges: &[(i64, i64)]) -> String {
         .join(", ")
 }
 
-fn body_preview(r: &Response) -> String {
-    let text = r.text();
+/// The start of a response body for an error message: masked whole before
+/// it is cut, so a secret straddling the cut cannot leak its first part.
+fn body_preview(r: &Response, redactor: &super::redact::Redactor) -> String {
+    let text = redactor.mask(&r.text());
     let t = text.trim();
     if t.is_empty() {
         return String::new();

@@ -309,9 +309,12 @@ fn describe(rule: Rule) -> Option<&'static str> {
         }
         Rule::expr | Rule::paren | Rule::list | Rule::object | Rule::call_expr => "an expression",
         Rule::int | Rule::pat_status | Rule::pat_range => "a number",
-        Rule::float | Rule::duration | Rule::bool_lit | Rule::null_lit | Rule::jsonpath => {
-            "an expression"
-        }
+        Rule::float
+        | Rule::duration
+        | Rule::size
+        | Rule::bool_lit
+        | Rule::null_lit
+        | Rule::jsonpath => "an expression",
         Rule::block => "`{`",
         Rule::stmt_block => "`{`",
         Rule::params => "`(`",

@@ -88,6 +88,7 @@ fn token(rest: &str) -> (Class, usize) {
         (Rule::string, Class::String),
         (Rule::jsonpath, Class::JsonPath),
         (Rule::duration, Class::Number),
+        (Rule::size, Class::Number),
         (Rule::float, Class::Number),
         (Rule::int, Class::Number),
         (Rule::any_ident, Class::Name),

@@ -1189,6 +1189,21 @@ impl<'s> Builder<'s> {
                 value: self.int_value(p.clone()),
                 raw: p.as_str().to_string(),
             },
+            // `64MiB`: an int, in bytes, that keeps its written form.
+            Rule::size => ExprKind::Int {
+                value: match crate::units::parse_size(p.as_str()) {
+                    Ok(n) if n <= i64::MAX as u64 => n as i64,
+                    _ => {
+                        self.error(
+                            Diagnostic::error(codes::INVALID_LITERAL, "this size is too large")
+                                .at(span, "does not fit in a 64-bit integer")
+                                .help("write a smaller size, e.g. `1GiB`"),
+                        );
+                        0
+                    }
+                },
+                raw: p.as_str().to_string(),
+            },
             Rule::string | Rule::tstring => ExprKind::Str(self.string(p)?),
             Rule::bool_lit => ExprKind::Bool(p.as_str() == "true"),
             Rule::null_lit => ExprKind::Null,

@@ -1,0 +1,70 @@
+//! Sizes in bytes, as people write them.
+
+/// `64 MiB`, `1 GB`, `512 bytes`: a byte count as people write it.
+pub fn format_size(n: u64) -> String {
+    const UNITS: [(u64, &str); 6] = [
+        (1 << 30, "GiB"),
+        (1_000_000_000, "GB"),
+        (1 << 20, "MiB"),
+        (1_000_000, "MB"),
+        (1 << 10, "KiB"),
+        (1_000, "KB"),
+    ];
+    for (size, unit) in UNITS {
+        if n >= size && n.is_multiple_of(size) {
+            return format!("{} {unit}", n / size);
+        }
+    }
+    if n >= 1 << 20 {
+        return format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64);
+    }
+    format!("{n} bytes")
+}
+
+/// `64MiB`, `10MB`, `512KB`, `1GB`, `4096`: a size as written in a program
+/// (`max_response = 1GB`) or on the command line. KB, MB and GB are powers
+/// of 1000; KiB, MiB and GiB of 1024.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size such as 64MiB, 10MB or 4096"))?;
+    let mul: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KB" | "kB" => 1_000,
+        "KiB" => 1 << 10,
+        "MB" => 1_000_000,
+        "MiB" => 1 << 20,
+        "GB" => 1_000_000_000,
+        "GiB" => 1 << 30,
+        _ => {
+            return Err(format!(
+                "`{text}`: the unit is one of B, KB, KiB, MB, MiB, GB, GiB"
+            ));
+        }
+    };
+    n.checked_mul(mul)
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("`{text}` is not a size above 0 that fits in 64 bits"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_and_print() {
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("10MB"), Ok(10_000_000));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("1 GB"), Ok(1_000_000_000));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("12XB").is_err());
+        assert!(parse_size("99999999999999GiB").is_err());
+        assert_eq!(format_size(64 << 20), "64 MiB");
+        assert_eq!(format_size(1_000_000_000), "1 GB");
+        assert_eq!(format_size(17), "17 bytes");
+    }
+}
