@@ -588,7 +588,8 @@ pub fn wire_encodings(s: &str) -> Vec<(&'static str, String)> {
         (
             "JSON string",
             serde_json::to_string(s)
-                .map(|j| j.trim_matches('"').to_string())
+                .ok()
+                .and_then(|j| Some(j.strip_prefix('"')?.strip_suffix('"')?.to_string()))
                 .unwrap_or_default(),
         ),
         ("XML text", crate::text::xml_escape(s)),
