@@ -36,6 +36,9 @@ pub struct Context {
     pub env: HashMap<String, String>,
     pub redactor: Arc<Redactor>,
     pub dry_run: bool,
+    /// Where `file()`, `bytes()` and `bytes` bodies may read: the program's
+    /// file root unless replaced.
+    pub files: crate::files::FileRoot,
 }
 
 impl Context {
@@ -53,6 +56,7 @@ impl Context {
             env,
             redactor: Arc::new(Redactor::new()),
             dry_run,
+            files: program.file_root.clone(),
         };
         let instances: Vec<_> = program.all_instances().collect();
         let chosen = match instance {
