@@ -3,6 +3,8 @@
 //! they are not regular files, or when they are over the size limit; a
 //! refusal never prints what the file holds. Through the real binary.
 
+#![cfg(unix)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -284,6 +286,15 @@ fn file_root_widens_the_root() {
     let o = rbk(&top.join("app"), &["run", "main.rbk", "--dry-run"]);
     assert_eq!(o.code, Some(1), "{}", o.text);
     assert!(o.text.contains("rbk::file_refused"), "{}", o.text);
+    // The REPL (reading no input) loads the program, or refuses the import.
+    let o = rbk(&top.join("app"), &["repl", "main.rbk", "--file-root", ".."]);
+    assert_eq!(o.code, Some(0), "{}", o.text);
+    let o = rbk(&top.join("app"), &["repl", "main.rbk"]);
+    assert_eq!(o.code, Some(1), "{}", o.text);
+    assert!(o.text.contains("rbk::file_refused"), "{}", o.text);
+    let o = rbk(&top.join("app"), &["graph", "main.rbk", "main"]);
+    assert_eq!(o.code, Some(1), "{}", o.text);
+    assert!(o.text.contains("rbk::file_refused"), "{}", o.text);
 }
 
 #[test]
@@ -332,6 +343,9 @@ fn a_bad_max_file_size_is_a_usage_error() {
         for cmd in [
             &["check", "main.rbk"][..],
             &["run", "main.rbk", "--dry-run"],
+            &["call", "main.rbk", "api.get", "--dry-run"],
+            &["repl", "main.rbk"],
+            &["graph", "main.rbk", "main"],
         ] {
             let mut args = cmd.to_vec();
             args.extend(["--max-file-size", bad]);
@@ -467,6 +481,30 @@ runbook main() {
     assert_eq!(o.code, Some(1), "{}", o.text);
     assert!(
         o.text.contains("larger than the limit of 4 bytes"),
+        "{}",
+        o.text
+    );
+}
+
+#[test]
+fn a_file_that_reports_size_zero_is_still_bounded_by_the_limit() {
+    // /proc files report a size of 0: only reading shows they are larger.
+    let dir = temp_dir("proc-size");
+    write(&dir.join("main.rbk"), "import \"/proc/self/environ\"\n");
+    let o = rbk(
+        &dir,
+        &[
+            "check",
+            "main.rbk",
+            "--file-root",
+            "/",
+            "--max-file-size",
+            "64",
+        ],
+    );
+    assert_refused(&o, &["RBK_PLANTED", "NO_COLOR=1"]);
+    assert!(
+        o.text.contains("larger than the limit of 64 bytes"),
         "{}",
         o.text
     );
