@@ -310,7 +310,7 @@ impl Cx<'_> {
             _ => Ty::Any,
         };
         if name == "file" || name == "bytes" {
-            self.check_file_exists(call, span);
+            self.check_file_exists(call);
         }
         T::secret(ty, secret)
     }
@@ -348,7 +348,7 @@ impl Cx<'_> {
 
     /// A literal path given to file()/bytes() must exist, relative to the
     /// file, and be one the file root lets the run read.
-    fn check_file_exists(&mut self, call: &CallExpr, _span: Span) {
+    fn check_file_exists(&mut self, call: &CallExpr) {
         let Some(arg) = call.args.first() else { return };
         let ExprKind::Str(s) = &arg.value.kind else {
             return;
