@@ -6,6 +6,7 @@
 pub mod check;
 pub mod cli;
 pub mod diagnostic;
+pub mod files;
 pub mod load;
 pub mod repl;
 pub mod runtime;

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::diagnostic::{Diagnostic, codes};
+use crate::files::{FileRoot, FileRootOptions, Reason, Refusal};
 use crate::syntax::ast::{Item, Module, Span};
 use crate::syntax::parse;
 use crate::syntax::span::{FileId, SourceMap};
@@ -16,6 +17,8 @@ pub struct Loaded {
     pub diagnostics: Vec<Diagnostic>,
     /// The file the program was loaded from.
     pub root: FileId,
+    /// Where the program may read files (imports, `file()`, `bytes()`).
+    pub file_root: FileRoot,
 }
 
 impl Loaded {
@@ -24,31 +27,45 @@ impl Loaded {
     }
 }
 
-/// Loads the program rooted at `path`. Read errors become diagnostics.
+/// Loads the program rooted at `path`, with the default file root (see
+/// [`FileRoot::discover`]). Read errors become diagnostics.
 pub fn load_file(path: &Path) -> Loaded {
-    match std::fs::read_to_string(path) {
-        Ok(text) => load_source(path, text),
-        Err(e) => {
+    load_file_in(path, &FileRootOptions::default().root_for(path))
+}
+
+/// Loads the program rooted at `path`; it and its imports are read through
+/// `files`. Read errors and refusals become diagnostics.
+pub fn load_file_in(path: &Path, files: &FileRoot) -> Loaded {
+    match files.read_named_text(path) {
+        Ok(text) => load_source_in(path, text, files),
+        Err(refusal) => {
             let mut sources = SourceMap::new();
             let root = sources.add(path.to_path_buf(), String::new());
             Loaded {
                 sources,
                 modules: vec![empty_module(root)],
-                diagnostics: vec![io_error(path, &e)],
+                diagnostics: vec![root_error(path, &refusal)],
                 root,
+                file_root: files.clone(),
             }
         }
     }
 }
 
 /// Loads a program whose root text is given (imports are read from disk,
-/// relative to `path`).
+/// relative to `path`, under the default file root).
 pub fn load_source(path: &Path, text: String) -> Loaded {
+    load_source_in(path, text, &FileRootOptions::default().root_for(path))
+}
+
+/// Loads a program whose root text is given; imports are read through `files`.
+pub fn load_source_in(path: &Path, text: String, files: &FileRoot) -> Loaded {
     let mut loader = Loader {
         sources: SourceMap::new(),
         modules: Vec::new(),
         diagnostics: Vec::new(),
         canonical: Vec::new(),
+        files: files.clone(),
     };
     let root = loader.add(path.to_path_buf(), text);
     loader.follow_imports(root, &mut vec![root]);
@@ -57,6 +74,7 @@ pub fn load_source(path: &Path, text: String) -> Loaded {
         modules: loader.modules,
         diagnostics: loader.diagnostics,
         root,
+        file_root: loader.files,
     }
 }
 
@@ -68,10 +86,16 @@ fn empty_module(file: FileId) -> Module {
     }
 }
 
-fn io_error(path: &Path, e: &std::io::Error) -> Diagnostic {
-    Diagnostic::error(codes::IO, format!("cannot read {}: {e}", path.display()))
+/// The root file (named on the command line) could not be read: a usage
+/// error, whatever the reason.
+fn root_error(path: &Path, refusal: &Refusal) -> Diagnostic {
+    Diagnostic::error(codes::IO, refusal.to_string())
         .with_path(path)
-        .help("check that the file exists and is readable")
+        .help(if refusal.is_io_error() {
+            "check that the file exists and is readable".to_string()
+        } else {
+            refusal.help()
+        })
 }
 
 struct Loader {
@@ -80,6 +104,8 @@ struct Loader {
     diagnostics: Vec<Diagnostic>,
     /// Canonical path of each file, to recognise a file imported twice.
     canonical: Vec<PathBuf>,
+    /// Where imports may be read from.
+    files: FileRoot,
 }
 
 impl Loader {
@@ -149,20 +175,28 @@ impl Loader {
             if self.canonical.contains(&canonical) {
                 continue;
             }
-            match std::fs::read_to_string(&path) {
+            match self.files.read_text(&path) {
                 Ok(text) => {
                     let id = self.add(path, text);
                     stack.push(id);
                     self.follow_imports(id, stack);
                     stack.pop();
                 }
-                Err(e) => self.diagnostics.push(
+                Err(Refusal {
+                    reason: Reason::Unreadable { message, .. },
+                    ..
+                }) => self.diagnostics.push(
                     Diagnostic::error(
                         codes::IO,
-                        format!("cannot read imported file {}: {e}", path.display()),
+                        format!("cannot read imported file {}: {message}", path.display()),
                     )
                     .at(span, "imported here")
                     .help("import paths are relative to the importing file"),
+                ),
+                Err(refusal) => self.diagnostics.push(
+                    Diagnostic::error(codes::FILE_REFUSED, format!("import refused: {refusal}"))
+                        .at(span, "refused")
+                        .help(refusal.help()),
                 ),
             }
         }

@@ -31,6 +31,8 @@ enum Command {
         /// Treat warnings as errors (exit 1 when there are any).
         #[arg(long)]
         deny_warnings: bool,
+        #[command(flatten)]
+        file_args: FileArgs,
     },
     /// Format files canonically (keeps every comment).
     Fmt {
@@ -68,6 +70,8 @@ enum Command {
         /// Read environment variables and secrets from this file as well.
         #[arg(long, value_name = "PATH")]
         env_file: Option<PathBuf>,
+        #[command(flatten)]
+        file_args: FileArgs,
     },
     /// List or clear cached OAuth2/JWT tokens (values are never shown).
     Tokens {
@@ -82,6 +86,8 @@ enum Command {
         runbook: String,
         #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
         format: GraphFormat,
+        #[command(flatten)]
+        file_args: FileArgs,
     },
 }
 
@@ -132,6 +138,38 @@ struct RunArgs {
     /// integration's `max_response` overrides it. Default 64MiB.
     #[arg(long, value_name = "SIZE", value_parser = rbk::units::parse_size)]
     max_response: Option<u64>,
+    #[command(flatten)]
+    file_args: FileArgs,
+}
+
+/// Where programs may read files (imports, file(), bytes()).
+#[derive(clap::Args)]
+struct FileArgs {
+    /// Imports and file()/bytes() read only regular files under DIR
+    /// (default: the nearest directory above the .rbk file holding .git or rbk.toml).
+    #[arg(long, value_name = "DIR", value_parser = parse_dir)]
+    file_root: Option<PathBuf>,
+    /// The largest file a program may read, e.g. 512KB, 10MB or plain bytes (default: 10MB).
+    #[arg(long, value_name = "SIZE", value_parser = rbk::units::parse_size)]
+    max_file_size: Option<u64>,
+}
+
+impl FileArgs {
+    fn options(self) -> rbk::files::FileRootOptions {
+        rbk::files::FileRootOptions {
+            dir: self.file_root,
+            max_bytes: self.max_file_size,
+        }
+    }
+}
+
+/// `--file-root`: an existing directory, made canonical.
+fn parse_dir(text: &str) -> Result<PathBuf, String> {
+    let path = std::fs::canonicalize(text).map_err(|e| format!("cannot use `{text}`: {e}"))?;
+    if !path.is_dir() {
+        return Err(format!("`{text}` is not a directory"));
+    }
+    Ok(path)
 }
 
 impl RunArgs {
@@ -148,6 +186,7 @@ impl RunArgs {
             max_steps: self.max_steps,
             no_browser: self.no_browser,
             max_response: self.max_response,
+            files: self.file_args.options(),
         }
     }
 }
@@ -197,6 +236,7 @@ fn real_main() -> ExitCode {
             paths,
             format,
             deny_warnings,
+            file_args,
         } => cli::check::run(
             &paths,
             match format {
@@ -205,6 +245,7 @@ fn real_main() -> ExitCode {
                 Format::Github => cli::check::Format::Github,
             },
             deny_warnings,
+            &file_args.options(),
         ),
         Command::Fmt { check, paths } => cli::fmt::run(&paths, check),
         Command::Run {
@@ -216,10 +257,12 @@ fn real_main() -> ExitCode {
             files,
             instance,
             env_file,
+            file_args,
         } => rbk::repl::run(&rbk::repl::ReplOptions {
             files,
             instance,
             env_file,
+            file_root: file_args.options(),
         }),
         Command::Call { file, target, opts } => {
             cli::run::call(&file, &target, &opts.into_options())
@@ -232,6 +275,7 @@ fn real_main() -> ExitCode {
             file,
             runbook,
             format,
+            file_args,
         } => cli::graph::run(
             &file,
             &runbook,
@@ -239,6 +283,7 @@ fn real_main() -> ExitCode {
                 GraphFormat::Mermaid => cli::graph::Format::Mermaid,
                 GraphFormat::Dot => cli::graph::Format::Dot,
             },
+            &file_args.options(),
         ),
     };
     ExitCode::from(code)

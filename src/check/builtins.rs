@@ -310,7 +310,7 @@ impl Cx<'_> {
             _ => Ty::Any,
         };
         if name == "file" || name == "bytes" {
-            self.check_file_exists(call, span);
+            self.check_file_exists(call);
         }
         T::secret(ty, secret)
     }
@@ -346,23 +346,14 @@ impl Cx<'_> {
         }
     }
 
-    /// A literal path given to file()/bytes() must exist, relative to the file.
-    fn check_file_exists(&mut self, call: &CallExpr, span: Span) {
+    /// A literal path given to file()/bytes() must exist, relative to the
+    /// file, and be one the file root lets the run read.
+    fn check_file_exists(&mut self, call: &CallExpr) {
         let Some(arg) = call.args.first() else { return };
         let ExprKind::Str(s) = &arg.value.kind else {
             return;
         };
         let Some(rel) = s.as_plain() else { return };
-        let path = self.base_dir(span).join(&rel);
-        if !path.exists() {
-            self.report(
-                Diagnostic::warning(
-                    codes::MISSING_FILE,
-                    format!("`{rel}` does not exist (looked for {})", path.display()),
-                )
-                .at(arg.value.span, "file not found")
-                .help("paths are relative to the .rbk file that names them; the run will fail unless the file is there by then"),
-            );
-        }
+        self.check_program_file(&rel, arg.value.span);
     }
 }

@@ -406,17 +406,7 @@ impl Cx<'_> {
                 if let ExprKind::Str(s) = &path.kind
                     && let Some(rel) = s.as_plain()
                 {
-                    let full = self.base_dir(path.span).join(&rel);
-                    if !full.exists() {
-                        self.report(
-                            Diagnostic::warning(
-                                codes::MISSING_FILE,
-                                format!("`{rel}` does not exist (looked for {})", full.display()),
-                            )
-                            .at(path.span, "file not found")
-                            .help("paths are relative to the .rbk file that names them"),
-                        );
-                    }
+                    self.check_program_file(&rel, path.span);
                 }
                 if let Some(ct) = content_type {
                     let ct_t = self.expr(ct, scope);

@@ -41,6 +41,8 @@ pub struct Program {
     /// Keyed by (integration, method).
     pub methods: BTreeMap<(String, String), ItemRef>,
     pub runbooks: BTreeMap<String, ItemRef>,
+    /// Where the program may read files: the root it was loaded under.
+    pub file_root: crate::files::FileRoot,
 }
 
 impl Program {
@@ -133,6 +135,7 @@ pub fn check(loaded: Loaded) -> Checked {
         modules,
         mut diagnostics,
         root,
+        file_root,
     } = loaded;
     let defs = resolve::collect(&modules, root, &mut diagnostics);
     let program = Program {
@@ -143,6 +146,7 @@ pub fn check(loaded: Loaded) -> Checked {
         integrations: defs.integrations,
         methods: defs.methods,
         runbooks: defs.runbooks,
+        file_root,
     };
     if !diagnostics
         .iter()
@@ -251,6 +255,30 @@ impl<'p> Cx<'p> {
     }
 
     /// The directory file()/bytes() paths are relative to.
+    /// Looks at a literal path given to file(), bytes() or a `bytes` body
+    /// (relative to the file that names it), as the run will read it: a
+    /// warning when it does not exist, an error when the file root refuses it.
+    pub fn check_program_file(&mut self, rel: &str, span: Span) {
+        let path = self.base_dir(span).join(rel);
+        match self.program.file_root.inspect(&path) {
+            Ok(_) => {}
+            Err(r) if r.is_not_found() => self.report(
+                Diagnostic::warning(
+                    diagnostic::codes::MISSING_FILE,
+                    format!("`{rel}` does not exist (looked for {})", path.display()),
+                )
+                .at(span, "file not found")
+                .help("paths are relative to the .rbk file that names them; the run will fail unless the file is there by then"),
+            ),
+            Err(r) if r.is_io_error() => {}
+            Err(r) => self.report(
+                Diagnostic::error(diagnostic::codes::FILE_REFUSED, format!("file refused: {r}"))
+                    .at(span, "refused")
+                    .help(r.help()),
+            ),
+        }
+    }
+
     pub fn base_dir(&self, span: Span) -> std::path::PathBuf {
         self.program
             .sources

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::diagnostic::{self, Diagnostic, Severity};
+use crate::files::FileRootOptions;
 use crate::syntax::span::SourceMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,7 +18,12 @@ pub enum Format {
 
 /// Checks every file (each as the root of its own program) and prints the
 /// diagnostics once each; returns the exit code.
-pub fn run(paths: &[PathBuf], format: Format, deny_warnings: bool) -> u8 {
+pub fn run(
+    paths: &[PathBuf],
+    format: Format,
+    deny_warnings: bool,
+    file_root: &FileRootOptions,
+) -> u8 {
     let (files, io_errors) = super::rbk_files(paths);
     let mut out = std::io::stdout().lock();
     let empty = SourceMap::new();
@@ -62,7 +68,7 @@ pub fn run(paths: &[PathBuf], format: Format, deny_warnings: bool) -> u8 {
     }
     let mut unreadable = !io_errors.is_empty();
     for file in &files {
-        let loaded = crate::load::load_file(file);
+        let loaded = crate::load::load_file_in(file, &file_root.root_for(file));
         if loaded
             .diagnostics
             .iter()

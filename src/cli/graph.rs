@@ -8,6 +8,7 @@ use std::path::Path;
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::check::Program;
 use crate::diagnostic::{self, Diagnostic, codes};
+use crate::files::FileRootOptions;
 use crate::syntax::ast::*;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,8 +18,8 @@ pub enum Format {
 }
 
 /// Loads and checks `file`, then prints the chart of `runbook` to stdout.
-pub fn run(file: &Path, runbook: &str, format: Format) -> u8 {
-    let loaded = crate::load::load_file(file);
+pub fn run(file: &Path, runbook: &str, format: Format, files: &FileRootOptions) -> u8 {
+    let loaded = crate::load::load_file_in(file, &files.root_for(file));
     let unreadable = loaded
         .diagnostics
         .iter()

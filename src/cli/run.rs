@@ -34,10 +34,12 @@ pub struct RunOptions {
     pub no_browser: bool,
     /// `--max-response`: the default limit on response bodies.
     pub max_response: Option<u64>,
+    /// `--file-root`, `--max-file-size`.
+    pub files: crate::files::FileRootOptions,
 }
 
 pub fn run(file: &Path, runbook: Option<&str>, opts: &RunOptions) -> u8 {
-    let Some(checked) = load_checked(file) else {
+    let Some(checked) = load_checked(file, &opts.files) else {
         return EXIT_FAILED;
     };
     let program = &checked.program;
@@ -63,8 +65,8 @@ pub fn run(file: &Path, runbook: Option<&str>, opts: &RunOptions) -> u8 {
 }
 
 /// Loads and checks; prints errors and returns None when there are any.
-pub(crate) fn load_checked(file: &Path) -> Option<Checked> {
-    let loaded = crate::load::load_file(file);
+pub(crate) fn load_checked(file: &Path, files: &crate::files::FileRootOptions) -> Option<Checked> {
+    let loaded = crate::load::load_file_in(file, &files.root_for(file));
     let checked = crate::check::check(loaded);
     if checked.has_errors() {
         let errors: Vec<Diagnostic> = checked
@@ -532,7 +534,7 @@ impl Observer for Progress {
 
 /// `rbk call FILE INTEGRATION.METHOD --arg ...`: one method, its outputs as JSON.
 pub fn call(file: &Path, target: &str, opts: &RunOptions) -> u8 {
-    let Some(checked) = load_checked(file) else {
+    let Some(checked) = load_checked(file, &opts.files) else {
         return EXIT_FAILED;
     };
     let Some((integration, method)) = target.split_once('.') else {

@@ -13,6 +13,7 @@ codes! {
     SYNTAX = "rbk::syntax": "The text does not follow the grammar.";
     INVALID_LITERAL = "rbk::invalid_literal": "A number, duration, escape or string literal is malformed or out of range.";
     IO = "rbk::io": "A file could not be read.";
+    FILE_REFUSED = "rbk::file_refused": "A file named by an import, file() or bytes() is outside the file root, not a regular file, or too large.";
     IMPORT_CYCLE = "rbk::import_cycle": "Files import each other in a cycle.";
     INVALID_IMPORT = "rbk::invalid_import": "An import path is not a plain string.";
     DUPLICATE_DEFINITION = "rbk::duplicate_definition": "A name is defined twice where it must be unique.";

@@ -29,6 +29,8 @@ pub struct ReplOptions {
     pub files: Vec<PathBuf>,
     pub instance: Option<String>,
     pub env_file: Option<PathBuf>,
+    /// `--file-root`, `--max-file-size`.
+    pub file_root: crate::files::FileRootOptions,
 }
 
 /// Runs the REPL; returns the exit code.
@@ -43,6 +45,7 @@ pub fn run(opts: &ReplOptions) -> u8 {
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let mut session = Session {
         files: opts.files.clone(),
+        file_root: opts.file_root.root_for_all(&opts.files),
         program: empty_program(),
         bindings: Vec::new(),
         values: Vars::new(),
@@ -77,6 +80,8 @@ pub fn run(opts: &ReplOptions) -> u8 {
 
 struct Session {
     files: Vec<PathBuf>,
+    /// Where the program (and what is typed) may read files.
+    file_root: crate::files::FileRoot,
     program: Program,
     bindings: Vec<(String, T)>,
     values: Vars,
@@ -105,15 +110,15 @@ impl Session {
     /// (Re)loads the files; on errors keeps the previous program.
     fn load(&mut self) -> bool {
         let loaded = match self.files.as_slice() {
-            [] => crate::load::load_source(Path::new("<repl>"), String::new()),
-            [one] => crate::load::load_file(one),
+            [] => crate::load::load_source_in(Path::new("<repl>"), String::new(), &self.file_root),
+            [one] => crate::load::load_file_in(one, &self.file_root),
             many => {
                 let mut text = String::new();
                 for f in many {
                     let abs = std::fs::canonicalize(f).unwrap_or_else(|_| f.clone());
                     text.push_str(&format!("import {:?}\n", abs.display().to_string()));
                 }
-                crate::load::load_source(Path::new("<repl>.rbk"), text)
+                crate::load::load_source_in(Path::new("<repl>.rbk"), text, &self.file_root)
             }
         };
         let checked = check(loaded);

@@ -369,8 +369,13 @@ impl Evaluator<'_> {
             }
             "file" | "bytes" => {
                 let path = self.path(&text(0)?, span);
-                let data = std::fs::read(&path)
-                    .map_err(|e| err(format!("cannot read {}: {e}", path.display())))?;
+                let data = self.cx.files.read(&path).map_err(|r| {
+                    err(if r.is_io_error() {
+                        r.to_string()
+                    } else {
+                        format!("{name}() refused: {r}; {}", r.help())
+                    })
+                })?;
                 if name == "file" {
                     Value::str(&String::from_utf8_lossy(&data))
                 } else {

@@ -517,8 +517,15 @@ fn body(b: &Body, vars: &Vars, cx: &Context) -> Result<PreparedBody, EvalError> 
                 .map(|p| p.to_path_buf())
                 .unwrap_or_default();
             let full = base.join(&rel);
-            let bytes = std::fs::read(&full).map_err(|e| {
-                EvalError::new(path.span, format!("cannot read {}: {e}", full.display()))
+            let bytes = cx.files.read(&full).map_err(|r| {
+                EvalError::new(
+                    path.span,
+                    if r.is_io_error() {
+                        r.to_string()
+                    } else {
+                        format!("bytes body refused: {r}; {}", r.help())
+                    },
+                )
             })?;
             PreparedBody {
                 content_type: ct(content_type, "application/octet-stream")?,

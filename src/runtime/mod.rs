@@ -39,6 +39,9 @@ pub struct Context {
     /// The default limit on response bodies (`--max-response`); a method's
     /// or integration's `max_response` overrides it.
     pub max_response: u64,
+    /// Where `file()`, `bytes()` and `bytes` bodies may read: the program's
+    /// file root unless replaced.
+    pub files: crate::files::FileRoot,
 }
 
 impl Context {
@@ -57,6 +60,7 @@ impl Context {
             redactor: Arc::new(Redactor::new()),
             dry_run,
             max_response: http::DEFAULT_MAX_RESPONSE,
+            files: program.file_root.clone(),
         };
         let instances: Vec<_> = program.all_instances().collect();
         let chosen = match instance {
