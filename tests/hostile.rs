@@ -137,6 +137,36 @@ runbook main() {
 }
 "#;
 
+const REPL_SCRIPT: &str = r#":verbose on
+step a = api.everywhere(p: secret("RBK_S_PATH"), q: secret("RBK_S_QUERY"), h: secret("RBK_S_HEADER"), b: secret("RBK_S_BODY"))
+a.error
+a.body
+a.headers
+step f = api.form(b: secret("RBK_S_BODY"))
+step m = api.multi(b: secret("RBK_S_BODY"))
+:vars
+"#;
+
+/// The REPL on `program`, fed `script` through a pipe: stdout and stderr.
+fn repl(program: &str, env: &[(&str, &str)], script: &str) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rbk"))
+        .args(["repl", program])
+        .envs(env.iter().copied())
+        .env("NO_COLOR", "1")
+        .env("HOME", std::env::temp_dir())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the REPL starts");
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(script.as_bytes()).expect("script written");
+    }
+    let out = child.wait_with_output().expect("the REPL ends");
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
 /// One case: random secrets in a path segment, a query value, an `api_key`
 /// query, a header, JSON, form and multipart bodies, all echoed back by a
 /// failing server; none may appear in any form in stdout, stderr (`-vv`),
@@ -174,10 +204,13 @@ fn echo_case(server: &Server, dir: &Dir, rng: &mut fastrand::Rng) {
     assert_eq!(server.count() - before, 4, "four requests sent:\n{run}");
     let dry = rbk_env(&["run", &p, "--dry-run", "-vv"], &env);
     assert_eq!(dry.code, Some(0), "{dry}");
+    let repl = repl(&p, &env, REPL_SCRIPT);
+    assert!(repl.contains("403"), "the REPL sent the requests:\n{repl}");
     let mut outputs = vec![
         ("stdout".to_string(), run.stdout.clone()),
         ("stderr -vv".to_string(), run.stderr.clone()),
         ("dry run".to_string(), dry.stderr.clone() + &dry.stdout),
+        ("REPL".to_string(), repl),
     ];
     for f in [&json, &junit, &cassette] {
         outputs.push((
