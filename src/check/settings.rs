@@ -36,6 +36,8 @@ pub(crate) enum Kind {
     Any,
     /// A list of HTTP verbs: `[GET, POST]` or `["GET", "POST"]`.
     Verbs,
+    /// A list of origins: `["https://files.example.com"]`.
+    Origins,
     /// Checked by its own code (`auth`, `per_instance`).
     Custom,
 }
@@ -98,6 +100,7 @@ const INTEGRATION: &[Field] = &[
     f("retry", Kind::Block(RETRY)),
     f("rate", Kind::Block(RATE)),
     f("max_response", Kind::IntIn(1, MAX_RESPONSE_LIMIT)),
+    f("trusted_origins", Kind::Origins),
     f("proxy", Kind::Block(PROXY)),
     f("tls", Kind::Block(TLS)),
     // `auth KIND { ... }` is checked by the auth module.
@@ -454,6 +457,38 @@ impl Cx<'_> {
                     }
                 }
             }
+            Kind::Origins => {
+                let items: Vec<&Expr> = match &value.kind {
+                    ExprKind::List(items) => items.iter().collect(),
+                    _ => vec![value],
+                };
+                for item in items {
+                    let t = self.expr(item, scope);
+                    let bad = match &item.kind {
+                        ExprKind::Str(s) => s.as_plain().map(|o| origin_problem(&o)),
+                        _ => {
+                            (!assignable(&t.ty, &Ty::Str)).then(|| Some("not a string".to_string()))
+                        }
+                    };
+                    if let Some(Some(problem)) = bad {
+                        self.report(
+                            Diagnostic::error(
+                                codes::INVALID_SETTING,
+                                format!("`{key}` lists origins: {problem}"),
+                            )
+                            .at(item.span, "not an origin")
+                            .help("write e.g. `trusted_origins = [\"https://files.example.com\"]`: a scheme, a host and an optional port, no path"),
+                        );
+                    }
+                }
+                if !matches!(value.kind, ExprKind::List(_)) {
+                    self.report(
+                        Diagnostic::error(codes::INVALID_SETTING, format!("`{key}` takes a list"))
+                            .at(value.span, "not a list")
+                            .help(format!("write `{key} = [\"https://files.example.com\"]`")),
+                    );
+                }
+            }
             Kind::Any => {
                 self.expr(value, scope);
             }
@@ -565,6 +600,7 @@ fn example(f: &Field) -> String {
         Kind::KeyOrCert => format!("{} = secret(\"KEY\")", f.name),
         Kind::Map | Kind::Block(_) => format!("{} {{ ... }}", f.name),
         Kind::Verbs => format!("{} = [GET, PUT]", f.name),
+        Kind::Origins => format!("{} = [\"https://files.example.com\"]", f.name),
         Kind::Any | Kind::Custom => format!("{} = ...", f.name),
     }
 }
@@ -590,4 +626,22 @@ fn int_literal(e: &Expr) -> Option<i64> {
         ExprKind::Unary(UnaryOp::Neg, inner) => int_literal(inner).map(|v| v.saturating_neg()),
         _ => None,
     }
+}
+
+/// What is wrong with `text` as an origin (`https://host[:port]`), if anything.
+fn origin_problem(text: &str) -> Option<String> {
+    let Ok(u) = reqwest::Url::parse(text) else {
+        return Some(format!("`{text}` is not a URL"));
+    };
+    if !matches!(u.scheme(), "http" | "https") {
+        return Some(format!("`{text}` is not http or https"));
+    }
+    if u.host_str().is_none() {
+        return Some(format!("`{text}` has no host"));
+    }
+    if u.path() != "/" || u.query().is_some() || u.fragment().is_some() || !u.username().is_empty()
+    {
+        return Some(format!("`{text}` has more than a scheme, host and port"));
+    }
+    None
 }

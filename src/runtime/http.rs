@@ -35,6 +35,13 @@ pub struct Prepared {
     pub retry: RetryPolicy,
     /// The most bytes of response body read; more fails the request.
     pub max_response: u64,
+    /// Origins (`https://host:port`) that get the integration's auth and
+    /// secret headers besides its `base_url`'s own: `trusted_origins`.
+    pub trusted_origins: Vec<String>,
+    /// True when the URL is an absolute one from a value (`GET "{next}"`)
+    /// on an origin that is neither the base URL's nor trusted: it is sent
+    /// with no auth and no header holding a `secret()` or `env()` value.
+    pub foreign: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -145,7 +152,8 @@ pub fn prepare(
     let mut path = String::new();
     // The path with every placeholder as NUL: which segments hold a value.
     let mut template = String::new();
-    for part in &request.path.parts {
+    let mut absolute = false;
+    for (i, part) in request.path.parts.iter().enumerate() {
         match part {
             StrPart::Text(t) => {
                 path.push_str(t);
@@ -155,6 +163,16 @@ pub fn prepare(
                 let v = eval(e, vars, cx, None)?;
                 if v.is_secret() {
                     cx.redactor.register(&v.to_text());
+                }
+                // A path that starts with an absolute http(s) URL goes there:
+                // the value is inserted as it is (`GET "{next}"`).
+                if i == 0
+                    && let Some(url) = absolute_url(&v.to_text())
+                {
+                    absolute = true;
+                    path.push_str(&url);
+                    template.push_str(&url);
+                    continue;
                 }
                 template.push('\0');
                 if matches!(v.reveal(), Value::Unknown) {
@@ -172,6 +190,8 @@ pub fn prepare(
     check_dot_segments(&path, &template, request.path.span)?;
     let url = canonical_url(&join_url(&base, &path), cx.dry_run)
         .map_err(|e| EvalError::new(request.path.span, cx.redactor.mask(&e)))?;
+    let trusted_origins = trusted_origins(integ, &base, cx)?;
+    let foreign = absolute && origin_of(&url).is_none_or(|o| !trusted_origins.contains(&o));
     let mut prepared = Prepared {
         integration: integ.name.name.clone(),
         method: m.name.name.clone(),
@@ -183,6 +203,8 @@ pub fn prepare(
         expect: vec![(200, 299)],
         retry: RetryPolicy::default(),
         max_response: cx.max_response,
+        trusted_origins,
+        foreign,
     };
     // Integration defaults first, then the method's own settings.
     for e in &integ.body.entries {
@@ -286,6 +308,43 @@ pub fn canonical_url(url: &str, dry_run: bool) -> Result<String, String> {
     } else {
         s
     })
+}
+
+/// `value` as an absolute http(s) URL, when it is one.
+fn absolute_url(value: &str) -> Option<String> {
+    let v = value.trim();
+    let lower = v.get(..8).unwrap_or(v).to_ascii_lowercase();
+    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+        return None;
+    }
+    reqwest::Url::parse(v).ok().map(String::from)
+}
+
+/// `https://host:port` of a URL: its origin, port always written.
+pub fn origin_of(url: &str) -> Option<String> {
+    let u = reqwest::Url::parse(url).ok()?;
+    Some(format!(
+        "{}://{}:{}",
+        u.scheme(),
+        u.host_str()?.to_ascii_lowercase(),
+        u.port_or_known_default()?
+    ))
+}
+
+/// The base URL's origin and the integration's `trusted_origins`.
+fn trusted_origins(
+    integ: &Integration,
+    base: &str,
+    cx: &Context,
+) -> Result<Vec<String>, EvalError> {
+    let mut out: Vec<String> = origin_of(base).into_iter().collect();
+    if let Some(EntryValue::Expr { value, .. }) =
+        integ.body.get("trusted_origins").map(|e| &e.value)
+        && let Value::List(items) = eval(value, &Vars::new(), cx, None)?.reveal()
+    {
+        out.extend(items.iter().filter_map(|i| origin_of(&i.to_text())));
+    }
+    Ok(out)
 }
 
 fn join_url(base: &str, path: &str) -> String {

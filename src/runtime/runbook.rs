@@ -8,7 +8,7 @@ use futures_util::{FutureExt, StreamExt};
 
 use super::auth::Auth;
 use super::eval::{EvalError, Vars, eval};
-use super::http::{Prepared, Transport, bind, prepare, send_once};
+use super::http::{self, Prepared, Transport, bind, prepare, send_once};
 use super::outputs::{Response, convert};
 use super::retry::retry_after;
 use super::value::{StepResult, Value};
@@ -536,27 +536,34 @@ impl Runtime {
         unsigned: &Prepared,
         auth: &Auth,
     ) -> Res<Result<Response, Transport>> {
-        let first = self.send_hop(step, integ, unsigned, auth).await?;
+        let no_auth = Auth::None;
+        // An absolute URL from a value, on an untrusted origin: as a hop
+        // to another origin, no credentials go with it.
+        let (first, auth) = if unsigned.foreign {
+            let mut bare = unsigned.clone();
+            self.strip_credentials(&mut bare);
+            (self.send_hop(step, integ, &bare, &no_auth).await?, &no_auth)
+        } else {
+            (self.send_hop(step, integ, unsigned, auth).await?, auth)
+        };
         let mut hop = match redirect_of(unsigned, &first) {
             Some(next) => next,
             None => return Ok(first),
         };
-        let origin = origin_of(&unsigned.url);
+        let own = http::origin_of(&unsigned.url);
         for _ in 0..MAX_REDIRECTS {
-            let same = origin.is_some() && origin_of(&hop.url) == origin;
+            // The request's own origin, or one the integration trusts.
+            let same = !unsigned.foreign
+                && http::origin_of(&hop.url)
+                    .is_some_and(|o| own.as_ref() == Some(&o) || hop.trusted_origins.contains(&o));
             if !same {
-                let redactor = &self.cx.redactor;
-                // No credentials, and no header whose value came from
-                // `secret()` or `env()`, go to another origin.
-                hop.headers.retain(|(k, v)| {
-                    !(k.eq_ignore_ascii_case("authorization")
-                        || k.eq_ignore_ascii_case("cookie")
-                        || k.eq_ignore_ascii_case("proxy-authorization")
-                        || redactor.contains_sensitive(v))
-                });
+                self.strip_credentials(&mut hop);
                 // A 307/308 resends the body: never one holding a secret.
                 if let Some(b) = &hop.body
-                    && redactor.contains_secret(&String::from_utf8_lossy(&b.bytes))
+                    && self
+                        .cx
+                        .redactor
+                        .contains_secret(&String::from_utf8_lossy(&b.bytes))
                 {
                     return Ok(Err(Transport::Error(format!(
                         "not following the redirect to {}: it is another origin, and the request body holds a secret (rbk does not resend a secret to another origin)",
@@ -564,7 +571,6 @@ impl Runtime {
                     ))));
                 }
             }
-            let no_auth = Auth::None;
             let r = self
                 .send_hop(step, integ, &hop, if same { auth } else { &no_auth })
                 .await?;
@@ -577,6 +583,18 @@ impl Runtime {
             "too many redirects (more than {MAX_REDIRECTS}), last to {}",
             self.mask(&hop.url)
         ))))
+    }
+
+    /// Removes what must not reach another origin: authorization, cookies,
+    /// and every header whose value came from `secret()` or `env()`.
+    fn strip_credentials(&self, p: &mut Prepared) {
+        let redactor = &self.cx.redactor;
+        p.headers.retain(|(k, v)| {
+            !(k.eq_ignore_ascii_case("authorization")
+                || k.eq_ignore_ascii_case("cookie")
+                || k.eq_ignore_ascii_case("proxy-authorization")
+                || redactor.contains_sensitive(v))
+        });
     }
 
     /// Sends one request (no redirects followed) with the retry policy, rate
@@ -1263,16 +1281,6 @@ fn first_list_len(r: &StepResult) -> Option<usize> {
 
 /// Redirects followed per request.
 pub const MAX_REDIRECTS: usize = 10;
-
-/// `scheme://host:port` of a URL.
-fn origin_of(url: &str) -> Option<(String, String, u16)> {
-    let u = reqwest::Url::parse(url).ok()?;
-    Some((
-        u.scheme().to_string(),
-        u.host_str()?.to_ascii_lowercase(),
-        u.port_or_known_default()?,
-    ))
-}
 
 /// The next request when `r` is a redirect to follow: a 301, 302, 303,
 /// 307 or 308 with a usable `Location` that the method's `expect` does not
