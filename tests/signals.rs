@@ -199,3 +199,108 @@ fn sigint_stops_the_run_exit_130() {
 fn sighup_stops_the_run_exit_129() {
     stopped_by("HUP", 129);
 }
+
+const BROWSER: &str = r#"
+instance local { url = "@URL@" }
+
+integration idp {
+  base_url = "{instance.url}"
+  auth oauth2 {
+    grant = authorization_code_pkce
+    auth_url = "{instance.url}/auth"
+    token_url = "{instance.url}/token"
+    redirect_url = "http://127.0.0.1:@PORT@/callback"
+    client_id = "rbk-test"
+  }
+}
+
+method idp.me() {
+  GET "/me"
+  output { sub: string = $.sub }
+}
+
+runbook main() {
+  step me = idp.me()
+  return { sub: me.sub }
+}
+"#;
+
+/// A run waiting for a browser's redirect (blocking work on another
+/// thread, for minutes) still stops at once.
+#[test]
+fn a_signal_stops_a_run_waiting_for_the_browser() {
+    use std::io::BufRead;
+    let server = Server::start(|_, _| Reply::status(500));
+    let port = closed_port();
+    let dir = Dir::new();
+    let file = dir.program(&BROWSER.replace("@PORT@", &port.to_string()), &server.url);
+    let junit = dir.file("r.xml");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rbk"))
+        .arg("run")
+        .arg(&file)
+        .arg("--no-browser")
+        .arg("--report")
+        .arg(format!("junit={}", junit.display()))
+        .env("NO_COLOR", "1")
+        .env("RBK_CACHE_DIR", dir.file("cache"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("rbk starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut said = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !said
+        .iter()
+        .any(|l: &String| l.contains("waiting for the redirect"))
+    {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(line) => said.push(line),
+            Err(_) if Instant::now() > deadline || child.try_wait().ok().flatten().is_some() => {
+                let _ = child.kill();
+                panic!("rbk never waited for the browser:\n{}", said.join("\n"));
+            }
+            Err(_) => {}
+        }
+    }
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let waited = Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if waited.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("rbk did not stop within 10s of SIGTERM while waiting for the browser");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let status = child.wait().expect("status");
+    assert_eq!(status.code(), Some(143), "{status:?}");
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(2)) {
+        said.push(line);
+    }
+    assert!(
+        said.iter().any(|l| l.contains("interrupted by SIGTERM")),
+        "{}",
+        said.join("\n")
+    );
+    let xml = std::fs::read_to_string(&junit).expect("junit written");
+    let tags = xml_tags(&xml);
+    assert!(
+        tags.iter()
+            .any(|t| t.starts_with("error") && t.contains("SIGTERM")),
+        "{xml}"
+    );
+}

@@ -329,6 +329,11 @@ where
         }
     });
     let total = started.elapsed();
+    if outcome.is_err() {
+        // Do not wait for blocking work the dropped job left behind (the
+        // OAuth2 redirect listener waits for a browser for minutes).
+        tokio.shutdown_background();
+    }
     let (result, stopped) = match outcome {
         Ok(r) => (r, None),
         Err(sig) => {
