@@ -426,3 +426,30 @@ fn junit_tests_attribute_counts_the_testcases() {
         }
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn fmt_does_not_replace_a_symlink() {
+    let dir = Dir::new();
+    let messy = "runbook   main() {\nreturn {a: 1}\n}\n";
+    let real = dir.write("real.rbk", messy.as_bytes());
+    let link = dir.file("link.rbk");
+    std::os::unix::fs::symlink(&real, &link).expect("symlink");
+    let l = link.to_string_lossy().into_owned();
+    let out = rbk(&["fmt", &l]);
+    refused(&out, &link, "symbolic link");
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .expect("link")
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(std::fs::read_to_string(&real).expect("real"), messy);
+    assert_eq!(names(&dir.path), ["link.rbk", "real.rbk"]);
+    // The file itself is formatted in place, leaving no temporary file.
+    let r = real.to_string_lossy().into_owned();
+    let out = rbk(&["fmt", &r]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_ne!(std::fs::read_to_string(&real).expect("real"), messy);
+    assert_eq!(names(&dir.path), ["link.rbk", "real.rbk"]);
+}
