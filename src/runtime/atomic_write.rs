@@ -98,6 +98,11 @@ fn write_with(path: &Path, bytes: &[u8], private: bool) -> std::io::Result<()> {
     // The target may have been swapped for something else meanwhile.
     check_target(path)?;
     tmp.persist(path).map_err(|e| e.error)?;
+    // Make the rename itself durable (best effort: the file is in place).
+    #[cfg(unix)]
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
     Ok(())
 }
 
