@@ -27,21 +27,18 @@ struct Servers {
     key: String,
 }
 
-/// The servers from `.ci/setup-oauth2.sh`; in CI their absence fails the test.
-fn servers() -> Option<Servers> {
+/// The servers from `.ci/setup-oauth2.sh`; their absence fails the test
+/// (the tests that need them are ignored unless asked for).
+fn servers() -> Servers {
     match (
         std::env::var("RBK_OIDC_URL"),
         std::env::var("RBK_MOCK_OAUTH_URL"),
         std::env::var("RBK_OIDC_CLIENT_KEY"),
     ) {
-        (Ok(oidc), Ok(mock), Ok(key)) => Some(Servers { oidc, mock, key }),
-        _ => {
-            if std::env::var_os("CI").is_some() {
-                panic!("RBK_OIDC_URL / RBK_MOCK_OAUTH_URL are not set: source .ci/setup-oauth2.sh");
-            }
-            eprintln!("skipped: the OAuth2 servers are not running (source .ci/setup-oauth2.sh)");
-            None
-        }
+        (Ok(oidc), Ok(mock), Ok(key)) => Servers { oidc, mock, key },
+        _ => panic!(
+            "this test needs the OAuth2 servers (oidc-provider, oauth2-mock-server): RBK_OIDC_URL / RBK_MOCK_OAUTH_URL / RBK_OIDC_CLIENT_KEY are not set (run `bash .ci/run`, or source .ci/setup-oauth2.sh first)"
+        ),
     }
 }
 
@@ -123,8 +120,9 @@ fn interactions(s: &Servers, prompt: &str) -> u64 {
 }
 
 #[test]
+#[ignore = "needs the OAuth2 servers (oidc-provider, oauth2-mock-server): started by .ci/run"]
 fn client_credentials_basic_is_cached_listed_and_cleared() {
-    let Some(s) = servers() else { return };
+    let s = servers();
     let dir = Dir::new("cc");
     let file = dir.write(
         "cc.rbk",
@@ -185,8 +183,9 @@ fn client_credentials_basic_is_cached_listed_and_cleared() {
 }
 
 #[test]
+#[ignore = "needs the OAuth2 servers (oidc-provider, oauth2-mock-server): started by .ci/run"]
 fn client_auth_body_sends_the_secret_as_form_fields() {
-    let Some(s) = servers() else { return };
+    let s = servers();
     let dir = Dir::new("post");
     // rbk-cc-post is registered with client_secret_post only.
     let file = dir.write(
@@ -205,8 +204,9 @@ fn client_auth_body_sends_the_secret_as_form_fields() {
 }
 
 #[test]
+#[ignore = "needs the OAuth2 servers (oidc-provider, oauth2-mock-server): started by .ci/run"]
 fn a_401_refetches_the_token_and_resends_once() {
-    let Some(s) = servers() else { return };
+    let s = servers();
     let dir = Dir::new("401");
     let name = format!("r401-{}", fastrand::u32(..));
     let file = dir.write(
@@ -229,8 +229,9 @@ fn a_401_refetches_the_token_and_resends_once() {
 }
 
 #[test]
+#[ignore = "needs the OAuth2 servers (oidc-provider, oauth2-mock-server): started by .ci/run"]
 fn secrets_never_appear_in_output_reports_or_cassettes() {
-    let Some(s) = servers() else { return };
+    let s = servers();
     let dir = Dir::new("secrets");
     let file = dir.write(
         "s.rbk",
@@ -306,8 +307,9 @@ fn secrets_never_appear_in_output_reports_or_cassettes() {
 }
 
 #[test]
+#[ignore = "needs the OAuth2 servers (oidc-provider, oauth2-mock-server): started by .ci/run"]
 fn password_grant_against_oauth2_mock_server() {
-    let Some(s) = servers() else { return };
+    let s = servers();
     let dir = Dir::new("pw");
     let auth = |pw: &str| {
         format!(
@@ -354,8 +356,9 @@ fn password_grant_against_oauth2_mock_server() {
 }
 
 #[test]
+#[ignore = "needs the OAuth2 servers (oidc-provider, oauth2-mock-server): started by .ci/run"]
 fn short_lived_tokens_are_renewed_before_they_expire() {
-    let Some(s) = servers() else { return };
+    let s = servers();
     let dir = Dir::new("short");
     // rbk-cc-short tokens live 40 s; rbk renews 30 s ahead.
     let file = dir.write(
@@ -387,8 +390,9 @@ fn short_lived_tokens_are_renewed_before_they_expire() {
 }
 
 #[test]
+#[ignore = "needs the OAuth2 servers (oidc-provider, oauth2-mock-server): started by .ci/run"]
 fn per_instance_credentials_follow_the_instance() {
-    let Some(s) = servers() else { return };
+    let s = servers();
     let dir = Dir::new("inst");
     let file = dir.write(
         "inst.rbk",
@@ -419,8 +423,9 @@ fn per_instance_credentials_follow_the_instance() {
 }
 
 #[test]
+#[ignore = "needs the OAuth2 servers (oidc-provider, oauth2-mock-server): started by .ci/run"]
 fn client_assertions_private_key_jwt_and_client_secret_jwt() {
-    let Some(s) = servers() else { return };
+    let s = servers();
     let dir = Dir::new("assert");
     let pem = std::fs::read_to_string(&s.key).unwrap();
     // A `kid` names a key of the client's JWKS; HS256 keys have none.
@@ -704,8 +709,9 @@ fn assert_logged_in(visit: &Option<Visit>, err: &str) {
 }
 
 #[test]
+#[ignore = "needs the OAuth2 servers (oidc-provider, oauth2-mock-server): started by .ci/run"]
 fn authorization_code_then_refresh_token() {
-    let Some(s) = servers() else { return };
+    let s = servers();
     let dir = Dir::new("code");
     // rbk-code-short: 40 s tokens, with refresh tokens.
     let file = dir.write(
@@ -738,8 +744,9 @@ fn authorization_code_then_refresh_token() {
 }
 
 #[test]
+#[ignore = "needs the OAuth2 servers (oidc-provider, oauth2-mock-server): started by .ci/run"]
 fn authorization_code_pkce_opens_the_browser() {
-    let Some(s) = servers() else { return };
+    let s = servers();
     let dir = Dir::new("pkce");
     let file = dir.write(
         "pkce.rbk",
@@ -755,8 +762,9 @@ fn authorization_code_pkce_opens_the_browser() {
 }
 
 #[test]
+#[ignore = "needs the OAuth2 servers (oidc-provider, oauth2-mock-server): started by .ci/run"]
 fn a_refused_refresh_token_leads_to_a_new_authorization() {
-    let Some(s) = servers() else { return };
+    let s = servers();
     let dir = Dir::new("refused");
     let file = dir.write(
         "code.rbk",
@@ -790,8 +798,9 @@ fn a_refused_refresh_token_leads_to_a_new_authorization() {
 }
 
 #[test]
+#[ignore = "needs the OAuth2 servers (oidc-provider, oauth2-mock-server): started by .ci/run"]
 fn declined_consent_is_a_clear_error() {
-    let Some(s) = servers() else { return };
+    let s = servers();
     let dir = Dir::new("declined");
     let file = dir.write(
         "code.rbk",
@@ -819,8 +828,9 @@ fn declined_consent_is_a_clear_error() {
 }
 
 #[test]
+#[ignore = "needs the OAuth2 servers (oidc-provider, oauth2-mock-server): started by .ci/run"]
 fn a_redirect_with_a_wrong_state_is_refused() {
-    let Some(s) = servers() else { return };
+    let s = servers();
     let dir = Dir::new("state");
     let file = dir.write(
         "code.rbk",
@@ -891,8 +901,9 @@ fn bad_token_url(s: &Servers, url: &str) -> (Output, String) {
 }
 
 #[test]
+#[ignore = "needs the OAuth2 servers (oidc-provider, oauth2-mock-server): started by .ci/run"]
 fn bad_token_endpoints_are_clear_errors() {
-    let Some(s) = servers() else { return };
+    let s = servers();
     let (_, err) = bad_token_url(&s, &format!("{}/rbk/html-token", s.oidc));
     assert!(err.contains("HTML page"), "{err}");
     let (_, err) = bad_token_url(&s, &format!("{}/rbk/no-access-token", s.oidc));

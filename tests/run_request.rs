@@ -666,6 +666,28 @@ fn oauth2_accepts_loosely_formatted_token_answers() {
         &std::fs::read_to_string(dir.file("cache/tokens.json")).expect("cached"),
     )
     .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &str| {
+            std::fs::metadata(dir.file(p))
+                .expect("exists")
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(
+            mode("cache/tokens.json"),
+            0o600,
+            "the token file is owner-only"
+        );
+        assert_eq!(mode("cache"), 0o700, "its directory is owner-only");
+        let left: Vec<String> = std::fs::read_dir(dir.file("cache"))
+            .expect("cache dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, ["tokens.json"], "no temporary file beside it");
+    }
     let t = &tokens["tokens"][0]["token"];
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -90,23 +90,8 @@ fn format_file(path: &Path) -> Result<(String, String), FileError> {
     Ok((text, formatted))
 }
 
-/// Writes to a temporary file beside `path`, then renames it over `path`,
-/// so an interrupted write never leaves a half-written file.
+/// Writes through a temporary file renamed over `path`, so an interrupted
+/// write never leaves a half-written file; the file keeps its permissions.
 fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.rbkfmt.tmp"));
-    std::fs::write(&tmp, text)?;
-    if let Ok(meta) = std::fs::metadata(path) {
-        let _ = std::fs::set_permissions(&tmp, meta.permissions());
-    }
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
+    crate::runtime::atomic_write::write(path, text.as_bytes())
 }

@@ -13,7 +13,7 @@ use crate::runtime::auth::token_cache::TokenCache;
 use crate::runtime::report::StepRecord;
 use crate::runtime::value::{StepResult, Value};
 use crate::runtime::{
-    Context, Exchange, Observer, RunError, Runtime, cassette, environment, report,
+    Context, Exchange, Observer, RunError, Runtime, atomic_write, cassette, environment, report,
 };
 use crate::syntax::ast::{Param, TypeExpr};
 
@@ -272,6 +272,16 @@ where
     if opts.record.is_some() && opts.replay.is_some() {
         return usage("--record and --replay cannot be used together");
     }
+    // Refuse before running, not after: an output that is a symbolic link,
+    // a FIFO, a device or a directory is never written through or replaced.
+    for path in [&opts.record, &reports.junit, &reports.json]
+        .into_iter()
+        .flatten()
+    {
+        if let Err(e) = atomic_write::check_target(path) {
+            return usage(&format!("cannot write {}: {e}", path.display()));
+        }
+    }
     let mut env = match environment(opts.env_file.as_deref()) {
         Ok(e) => e,
         Err(m) => return usage(&m),
@@ -317,18 +327,46 @@ where
         Err(e) => return usage(&format!("cannot start the async runtime: {e}")),
     };
     let started = Instant::now();
-    let result = tokio.block_on(async {
+    let outcome = tokio.block_on(async {
+        // Handlers are installed before the job starts, so a signal can
+        // never kill the run without its reports.
+        let mut stop = StopSignals::install();
         tokio::select! {
-            r = job(&rt) => r,
-            _ = tokio::signal::ctrl_c() => Err(RunError::usage("interrupted")),
+            r = job(&rt) => Ok(r),
+            // Dropping the job future cancels its in-flight requests.
+            s = stop.next() => Err(s),
         }
     });
     let total = started.elapsed();
+    if outcome.is_err() {
+        // Do not wait for blocking work the dropped job left behind (the
+        // OAuth2 redirect listener waits for a browser for minutes).
+        tokio.shutdown_background();
+    }
+    let (result, stopped) = match outcome {
+        Ok(r) => (r, None),
+        Err(sig) => {
+            eprintln!(
+                "rbk: interrupted by {}; stopped the run{}",
+                sig.name(),
+                if opts.record.is_some() || reports.junit.is_some() || reports.json.is_some() {
+                    ", writing what ran so far"
+                } else {
+                    ""
+                }
+            );
+            (
+                Err(RunError::usage(format!("interrupted by {}", sig.name()))),
+                Some(sig),
+            )
+        }
+    };
     let exchanges = rt.exchanges();
     let steps = observer.steps();
     let mut code = EXIT_OK;
     let masked_result = result.as_ref().map(|v| v.to_json(false));
     let failure_text = result.as_ref().err().map(|e| rt.mask(&e.message));
+    let interrupted = stopped.map(|s| s.name());
     if let Some(path) = &opts.record
         && let Err(e) = cassette::write(path, &exchanges)
     {
@@ -336,8 +374,13 @@ where
         code = EXIT_USAGE;
     }
     if let Some(path) = &reports.junit {
-        let xml = report::junit(name, &steps, failure_text.as_deref(), total);
-        if let Err(e) = std::fs::write(path, rt.mask(&xml)) {
+        let ending = match (interrupted, failure_text.as_deref()) {
+            (Some(sig), _) => report::Ending::Interrupted(sig),
+            (None, Some(f)) => report::Ending::Failed(f),
+            (None, None) => report::Ending::Ok,
+        };
+        let xml = report::junit(name, &steps, ending, total);
+        if let Err(e) = atomic_write::write(path, rt.mask(&xml).as_bytes()) {
             eprintln!("error: cannot write {}: {e}", path.display());
             code = EXIT_USAGE;
         }
@@ -352,13 +395,18 @@ where
                 (Err(_), Some(f)) => Err(f.as_str()),
                 (Err(_), None) => Err("failed"),
             },
+            interrupted,
             total,
         );
         let text = serde_json::to_string_pretty(&j).unwrap_or_default();
-        if let Err(e) = std::fs::write(path, rt.mask(&text) + "\n") {
+        if let Err(e) = atomic_write::write(path, (rt.mask(&text) + "\n").as_bytes()) {
             eprintln!("error: cannot write {}: {e}", path.display());
             code = EXIT_USAGE;
         }
+    }
+    if let Some(sig) = stopped {
+        // The signal decides the exit code, as for any program it stops.
+        return sig.exit_code();
     }
     match result {
         Ok(v) => {
@@ -372,6 +420,96 @@ where
             e.message = crate::text::printable(&rt.mask(&e.message)).into_owned();
             let c = report_error(&program, &e, e.usage);
             if code == EXIT_OK { c } else { code }
+        }
+    }
+}
+
+/// The signal that stopped a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Interrupt,
+    #[cfg_attr(not(unix), allow(dead_code))]
+    Terminate,
+    #[cfg_attr(not(unix), allow(dead_code))]
+    Hangup,
+}
+
+impl Stop {
+    fn name(self) -> &'static str {
+        match self {
+            Stop::Interrupt => "SIGINT",
+            Stop::Terminate => "SIGTERM",
+            Stop::Hangup => "SIGHUP",
+        }
+    }
+
+    /// 128 + the signal's number, as shells report a program it stopped.
+    fn exit_code(self) -> u8 {
+        match self {
+            Stop::Interrupt => 130,
+            Stop::Terminate => 143,
+            Stop::Hangup => 129,
+        }
+    }
+}
+
+/// SIGINT, SIGTERM and SIGHUP (Ctrl-C alone where there are no Unix
+/// signals), caught for the length of a run.
+struct StopSignals {
+    #[cfg(unix)]
+    handlers: Vec<(Stop, tokio::signal::unix::Signal)>,
+}
+
+impl StopSignals {
+    /// Must be called inside the runtime. A handler that cannot be
+    /// installed leaves that signal's default action (with a warning).
+    #[cfg(unix)]
+    fn install() -> StopSignals {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut handlers = Vec::new();
+        for (stop, kind) in [
+            (Stop::Interrupt, SignalKind::interrupt()),
+            (Stop::Terminate, SignalKind::terminate()),
+            (Stop::Hangup, SignalKind::hangup()),
+        ] {
+            match signal(kind) {
+                Ok(h) => handlers.push((stop, h)),
+                Err(e) => eprintln!("warning: cannot catch {}: {e}", stop.name()),
+            }
+        }
+        StopSignals { handlers }
+    }
+
+    #[cfg(not(unix))]
+    fn install() -> StopSignals {
+        StopSignals {}
+    }
+
+    /// The next signal; never returns when none can be caught.
+    #[cfg(unix)]
+    async fn next(&mut self) -> Stop {
+        let waits = self.handlers.iter_mut().map(|(stop, h)| {
+            let stop = *stop;
+            Box::pin(async move {
+                match h.recv().await {
+                    Some(()) => stop,
+                    // The runtime is shutting down: no signal will come.
+                    None => std::future::pending().await,
+                }
+            })
+        });
+        let waits: Vec<_> = waits.collect();
+        if waits.is_empty() {
+            return std::future::pending().await;
+        }
+        futures_util::future::select_all(waits).await.0
+    }
+
+    #[cfg(not(unix))]
+    async fn next(&mut self) -> Stop {
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => Stop::Interrupt,
+            Err(_) => std::future::pending().await,
         }
     }
 }

@@ -53,7 +53,8 @@ pub struct RecordedResponse {
     pub body: String,
 }
 
-/// Writes the exchanges that got a response as a cassette (atomically).
+/// Writes the exchanges that got a response as a cassette (atomically; a target
+/// that is not a regular file is refused).
 pub fn write(path: &Path, exchanges: &[Exchange]) -> std::io::Result<()> {
     let cassette = Cassette {
         version: 1,
@@ -86,9 +87,7 @@ pub fn write(path: &Path, exchanges: &[Exchange]) -> std::io::Result<()> {
             .collect(),
     };
     let text = serde_json::to_string_pretty(&cassette).map_err(std::io::Error::other)?;
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, text + "\n")?;
-    std::fs::rename(&tmp, path)
+    super::atomic_write::write(path, (text + "\n").as_bytes())
 }
 
 /// Answers requests from a cassette: the first unused recording with the

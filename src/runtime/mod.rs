@@ -2,6 +2,7 @@
 //! interpreter, HTTP (client pool, retries, rate limits), outputs, auth,
 //! cassettes and reports.
 
+pub mod atomic_write;
 pub mod auth;
 pub mod cassette;
 mod client;

@@ -16,27 +16,53 @@ pub struct StepRecord {
     pub elapsed: Duration,
 }
 
-/// JUnit XML: a testsuite for the runbook, a testcase per step.
-pub fn junit(
-    runbook: &str,
-    steps: &[StepRecord],
-    failure: Option<&str>,
-    total: Duration,
-) -> String {
+/// How a run ended, for the JUnit report.
+#[derive(Debug, Clone, Copy)]
+pub enum Ending<'a> {
+    Ok,
+    /// The run failed with this (masked) message.
+    Failed(&'a str),
+    /// A signal (its name, e.g. `SIGTERM`) stopped the run.
+    Interrupted(&'a str),
+}
+
+/// JUnit XML: a testsuite for the runbook, a testcase per finished step,
+/// plus one testcase for a failure that no step accounts for, or for an
+/// interruption (as an `<error>`). `tests` counts the testcases.
+pub fn junit(runbook: &str, steps: &[StepRecord], ending: Ending<'_>, total: Duration) -> String {
+    // The extra testcase: (its name, the element, its message).
+    let extra: Option<(&str, &str, String)> = match ending {
+        Ending::Ok => None,
+        Ending::Failed(f) if steps.iter().all(|s| s.ok) => {
+            Some(("runbook", "failure", f.to_string()))
+        }
+        Ending::Failed(_) => None,
+        Ending::Interrupted(sig) => Some((
+            "interrupted",
+            "error",
+            format!("the run was interrupted by {sig} before it finished"),
+        )),
+    };
+    let tests = steps.len() + usize::from(extra.is_some());
     let failures = steps.iter().filter(|s| !s.ok).count()
-        + usize::from(failure.is_some() && steps.iter().all(|s| s.ok));
+        + usize::from(matches!(extra, Some((_, "failure", _))));
+    let errors = usize::from(matches!(extra, Some((_, "error", _))));
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     out.push_str(&format!(
-        "<testsuites name=\"rbk\" tests=\"{}\" failures=\"{failures}\" time=\"{:.3}\">\n",
-        steps.len().max(1),
+        "<testsuites name=\"rbk\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{:.3}\">\n",
         total.as_secs_f64()
     ));
     out.push_str(&format!(
-        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" time=\"{:.3}\">\n",
+        "  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{:.3}\">\n",
         xml(runbook),
-        steps.len().max(1),
         total.as_secs_f64()
     ));
+    if let Ending::Interrupted(sig) = ending {
+        out.push_str(&format!(
+            "    <properties>\n      <property name=\"interrupted\" value=\"{}\"/>\n    </properties>\n",
+            xml(sig)
+        ));
+    }
     for s in steps {
         out.push_str(&format!(
             "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
@@ -58,32 +84,33 @@ pub fn junit(
             ));
         }
     }
-    if let Some(f) = failure
-        && steps.iter().all(|s| s.ok)
-    {
+    if let Some((case, element, message)) = extra {
         out.push_str(&format!(
-            "    <testcase classname=\"{}\" name=\"runbook\" time=\"{:.3}\">\n      <failure message=\"{}\">{}</failure>\n    </testcase>\n",
+            "    <testcase classname=\"{}\" name=\"{case}\" time=\"{:.3}\">\n      <{element} message=\"{}\">{}</{element}>\n    </testcase>\n",
             xml(runbook),
             total.as_secs_f64(),
-            xml(f),
-            xml(f)
+            xml(&message),
+            xml(&message)
         ));
     }
     out.push_str("  </testsuite>\n</testsuites>\n");
     out
 }
 
-/// JSON: the outcome, every step and every exchange with timings.
+/// JSON: the outcome (and the signal, if one stopped the run), every step and every exchange with timings.
 pub fn json(
     runbook: &str,
     steps: &[StepRecord],
     exchanges: &[Exchange],
     result: Result<&serde_json::Value, &str>,
+    interrupted: Option<&str>,
     total: Duration,
 ) -> serde_json::Value {
     serde_json::json!({
         "runbook": runbook,
-        "ok": result.is_ok(),
+        "ok": result.is_ok() && interrupted.is_none(),
+        // The signal that stopped the run (e.g. "SIGTERM"), or null.
+        "interrupted": interrupted,
         "result": result.ok(),
         "error": result.err(),
         "duration_ms": ms(total),

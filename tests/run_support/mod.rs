@@ -467,3 +467,61 @@ pub fn multipart_parts(content_type: &str, body: &[u8]) -> Vec<Part> {
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
+
+/// Checks that `xml` is well formed (tags nest and close, attribute quotes
+/// balance, nothing but whitespace outside the root) and returns its tags
+/// in order (without `<`, `>` and closing tags), e.g. `testcase name="a"/`.
+pub fn xml_tags(xml: &str) -> Vec<String> {
+    let mut stack: Vec<String> = Vec::new();
+    let mut tags = Vec::new();
+    let mut rest = xml;
+    let mut roots = 0;
+    while let Some(i) = rest.find('<') {
+        if stack.is_empty() {
+            assert!(rest[..i].trim().is_empty(), "text outside the root: {xml}");
+        }
+        let Some(len) = rest[i..].find('>') else {
+            panic!("a tag does not close in:\n{xml}");
+        };
+        let tag = &rest[i + 1..i + len];
+        rest = &rest[i + len + 1..];
+        if tag.starts_with('?') {
+            assert!(tag.ends_with('?'), "bad declaration <{tag}>");
+            continue;
+        }
+        if let Some(name) = tag.strip_prefix('/') {
+            assert_eq!(
+                stack.pop().as_deref(),
+                Some(name.trim()),
+                "mismatched </{name}> in:\n{xml}"
+            );
+            continue;
+        }
+        assert_eq!(tag.matches('"').count() % 2, 0, "quotes balance in <{tag}>");
+        if stack.is_empty() {
+            roots += 1;
+        }
+        let name = tag
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .trim_end_matches('/');
+        assert!(!name.is_empty(), "empty tag in:\n{xml}");
+        tags.push(tag.to_string());
+        if !tag.ends_with('/') {
+            stack.push(name.to_string());
+        }
+    }
+    assert!(rest.trim().is_empty(), "text after the root: {xml}");
+    assert!(stack.is_empty(), "unclosed {stack:?} in:\n{xml}");
+    assert_eq!(roots, 1, "one root element in:\n{xml}");
+    tags
+}
+
+/// The value of attribute `name` in a tag from [`xml_tags`].
+pub fn xml_attr(tag: &str, name: &str) -> Option<String> {
+    let key = format!(" {name}=\"");
+    let start = tag.find(&key)? + key.len();
+    let len = tag[start..].find('"')?;
+    Some(tag[start..start + len].to_string())
+}

@@ -8,7 +8,6 @@
 //! reported once and ignored.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -127,14 +126,16 @@ impl TokenCache {
 
     /// The token file in `dir` (created owner-only when missing).
     pub fn open_in(dir: &Path) -> Result<TokenCache, String> {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
         {
             use std::os::unix::fs::DirBuilderExt;
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(|e| format!("cannot create the token cache {}: {e}", dir.display()))?;
+            builder.mode(0o700);
         }
+        builder
+            .create(dir)
+            .map_err(|e| format!("cannot create the token cache {}: {e}", dir.display()))?;
         let cache = TokenCache {
             path: Some(dir.join("tokens.json")),
             ..TokenCache::default()
@@ -249,10 +250,9 @@ impl TokenCache {
     }
 }
 
-/// Writes the tokens to a 0600 temporary file beside `path`, then renames
-/// it over `path`.
+/// Writes the tokens owner-only (0600 on Unix) through a temporary file
+/// renamed over `path` (see `atomic_write`).
 fn write_atomic(path: &Path, map: &HashMap<TokenKey, Token>) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
     let mut tokens: Vec<Entry> = map
         .iter()
         .map(|(k, v)| Entry {
@@ -263,24 +263,5 @@ fn write_atomic(path: &Path, map: &HashMap<TokenKey, Token>) -> std::io::Result<
     tokens.sort_by(|a, b| a.key.cmp(&b.key));
     let json = serde_json::to_vec_pretty(&File { version: 1, tokens })
         .map_err(|e| std::io::Error::other(e.to_string()))?;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".tokens.json.{}.{}.tmp",
-        std::process::id(),
-        fastrand::u64(..)
-    ));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(&json)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    crate::runtime::atomic_write::write_private(path, &json)
 }
