@@ -82,8 +82,8 @@ enum Command {
     Graph {
         /// The .rbk file.
         file: PathBuf,
-        /// The runbook to draw.
-        runbook: String,
+        /// The runbook to draw (optional when the file has one, or one named `main`).
+        runbook: Option<String>,
         #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
         format: GraphFormat,
         #[command(flatten)]
@@ -231,6 +231,18 @@ fn real_main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    // A program file that is missing (or not a file) is the same usage
+    // error, exit 2, with the same one message, for every command.
+    let named: Vec<&std::path::Path> = match &args.command {
+        Command::Run { file, .. } | Command::Call { file, .. } | Command::Graph { file, .. } => {
+            vec![file.as_path()]
+        }
+        Command::Repl { files, .. } => files.iter().map(PathBuf::as_path).collect(),
+        _ => Vec::new(),
+    };
+    if let Err(code) = cli::require_files(&named) {
+        return ExitCode::from(code);
+    }
     let code = match args.command {
         Command::Check {
             paths,
@@ -278,7 +290,7 @@ fn real_main() -> ExitCode {
             file_args,
         } => cli::graph::run(
             &file,
-            &runbook,
+            runbook.as_deref(),
             match format {
                 GraphFormat::Mermaid => cli::graph::Format::Mermaid,
                 GraphFormat::Dot => cli::graph::Format::Dot,

@@ -485,3 +485,102 @@ fn progress_is_quiet_off_a_terminal() {
     out.ok();
     assert_eq!(out.stderr.matches("✓ g api.get 200").count(), 2, "{out}");
 }
+
+#[test]
+fn dry_runs_and_replays_use_placeholders_for_missing_secrets() {
+    let s = setup();
+    let p = s.file.clone();
+    // No RBK_T_CLI_TOKEN in the environment.
+    let dry = rbk(&["run", &p, "where", "--dry-run"]);
+    assert_eq!(dry.code, Some(0), "{dry}");
+    assert_eq!(
+        dry.stderr.matches("secret `RBK_T_CLI_TOKEN`").count(),
+        1,
+        "said once:\n{dry}"
+    );
+    assert!(dry.stderr.contains("Authorization: •••"), "{dry}");
+    assert!(!dry.stderr.contains("placeholder-for"), "masked:\n{dry}");
+    // A real run still stops at the missing secret.
+    let real = rbk(&["run", &p, "where"]);
+    assert_eq!(real.code, Some(1), "{real}");
+    assert!(real.stderr.contains("is not set"), "{real}");
+}
+
+#[test]
+fn the_env_file_does_not_override_the_environment() {
+    let dir = Dir::new();
+    let server =
+        Server::start(|req, _| Reply::json(json!({ "seen": req.header("x-who").unwrap_or("-") })));
+    let program = dir.program(
+        r#"
+integration api { base_url = "@URL@" }
+method api.get() {
+  GET "/"
+  headers { "X-Who" = env("RBK_T_WHO") }
+  output { seen: string = $.seen }
+}
+runbook main() {
+  step s = api.get()
+  return { seen: s.seen }
+}
+"#,
+        &server.url,
+    );
+    let env_file = dir.write(".env", b"RBK_T_WHO=from-file\nRBK_T_OTHER=x\n");
+    let p = program.to_string_lossy().to_string();
+    let e = env_file.to_string_lossy().to_string();
+    let from_file = rbk(&["run", &p, "--env-file", &e]);
+    assert_eq!(from_file.ok()["seen"], "from-file");
+    let from_env = rbk_env(&["run", &p, "--env-file", &e], &[("RBK_T_WHO", "from-env")]);
+    assert_eq!(from_env.ok()["seen"], "from-env");
+}
+
+#[test]
+fn a_missing_program_is_one_usage_error_for_every_command() {
+    let dir = Dir::new();
+    let missing = dir.file("nope.rbk").to_string_lossy().to_string();
+    for args in [
+        vec!["check", &missing],
+        vec!["fmt", "--check", &missing],
+        vec!["run", &missing],
+        vec!["call", &missing, "a.b"],
+        vec!["graph", &missing],
+        vec!["repl", &missing],
+    ] {
+        let o = rbk(&args);
+        assert_eq!(o.code, Some(2), "{args:?}:\n{o}");
+        // `check` reports on stdout, like every check result.
+        let all = o.stdout.clone() + &o.stderr;
+        assert_eq!(all.matches("does not exist").count(), 1, "{args:?}:\n{o}");
+        assert!(!o.stderr.contains("has errors"), "{args:?}:\n{o}");
+    }
+}
+
+#[test]
+fn graph_picks_the_only_runbook() {
+    let dir = Dir::new();
+    let program = dir.program(
+        r#"
+integration api { base_url = "http://127.0.0.1:1" }
+method api.get() { GET "/" }
+runbook only() { step s = api.get() }
+"#,
+        "",
+    );
+    let p = program.to_string_lossy().to_string();
+    let o = rbk(&["graph", &p]);
+    assert_eq!(o.code, Some(0), "{o}");
+    assert!(o.stdout.contains("flowchart"), "{o}");
+    let two = dir.write(
+        "two.rbk",
+        br#"
+integration api { base_url = "http://127.0.0.1:1" }
+method api.get() { GET "/" }
+runbook a() { step s = api.get() }
+runbook b() { step s = api.get() }
+"#,
+    );
+    let o = rbk(&["graph", &two.to_string_lossy()]);
+    assert_eq!(o.code, Some(2), "{o}");
+    assert!(o.stderr.contains("name one: a, b"), "{o}");
+}

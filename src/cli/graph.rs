@@ -18,7 +18,7 @@ pub enum Format {
 }
 
 /// Loads and checks `file`, then prints the chart of `runbook` to stdout.
-pub fn run(file: &Path, runbook: &str, format: Format, files: &FileRootOptions) -> u8 {
+pub fn run(file: &Path, runbook: Option<&str>, format: Format, files: &FileRootOptions) -> u8 {
     let loaded = crate::load::load_file_in(file, &files.root_for(file));
     let unreadable = loaded
         .diagnostics
@@ -38,6 +38,14 @@ pub fn run(file: &Path, runbook: &str, format: Format, files: &FileRootOptions) 
         );
         return if unreadable { EXIT_USAGE } else { EXIT_FAILED };
     }
+    let runbook = match super::run::pick_runbook(&checked.program, runbook) {
+        Ok(name) => name,
+        Err(msg) => {
+            eprintln!("error[{}]: {msg}", codes::UNKNOWN_RUNBOOK);
+            return EXIT_USAGE;
+        }
+    };
+    let runbook = runbook.as_str();
     match render(&checked.program, runbook, format) {
         Some(text) => {
             print!("{text}");

@@ -54,14 +54,50 @@ pub fn rbk_files(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<Diagnostic>) {
         } else if p.exists() {
             files.push(p.clone());
         } else {
-            errors.push(
-                Diagnostic::error(codes::IO, format!("{} does not exist", p.display()))
-                    .with_path(p)
-                    .help("give .rbk files or directories that hold them"),
-            );
+            errors.push(missing(p));
         }
     }
     (files, errors)
+}
+
+/// The diagnostic for a path that is not there.
+fn missing(p: &Path) -> Diagnostic {
+    Diagnostic::error(codes::IO, format!("{} does not exist", p.display()))
+        .with_path(p)
+        .help("give .rbk files or directories that hold them")
+}
+
+/// Each of `files` exists and is a file; otherwise one diagnostic each on
+/// stderr and the usage exit code.
+pub fn require_files(files: &[&Path]) -> Result<(), u8> {
+    let errors: Vec<Diagnostic> = files
+        .iter()
+        .filter_map(|p| {
+            if !p.exists() {
+                Some(missing(p))
+            } else if p.is_dir() {
+                Some(
+                    Diagnostic::error(codes::IO, format!("{} is a directory", p.display()))
+                        .with_path(p)
+                        .help("name one .rbk file (`rbk check` takes directories)"),
+                )
+            } else {
+                None
+            }
+        })
+        .collect();
+    if errors.is_empty() {
+        return Ok(());
+    }
+    eprint!(
+        "{}",
+        crate::diagnostic::render_human(
+            &errors,
+            &crate::syntax::span::SourceMap::new(),
+            color_stderr()
+        )
+    );
+    Err(EXIT_USAGE)
 }
 
 fn is_hidden_or_target(p: &Path) -> bool {

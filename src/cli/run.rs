@@ -93,7 +93,7 @@ pub(crate) fn usage(msg: &str) -> u8 {
     EXIT_USAGE
 }
 
-fn pick_runbook(program: &Program, asked: Option<&str>) -> Result<String, String> {
+pub(crate) fn pick_runbook(program: &Program, asked: Option<&str>) -> Result<String, String> {
     let names: Vec<&str> = program
         .all_runbooks()
         .filter(|r| r.name.span.file == program.root)
@@ -295,6 +295,7 @@ where
             if let Some(n) = opts.max_response {
                 c.max_response = n;
             }
+            c.placeholder_secrets = opts.dry_run || opts.replay.is_some();
             c
         }
         Err(e) => return report_error(&program, &e, e.usage),
@@ -338,6 +339,27 @@ where
         }
     });
     let total = started.elapsed();
+    let placeholders = rt
+        .cx
+        .placeholders
+        .lock()
+        .map(|p| p.clone())
+        .unwrap_or_default();
+    if !placeholders.is_empty() {
+        eprintln!(
+            "note: {} not set; {} used a placeholder (nothing real was sent)",
+            placeholders
+                .iter()
+                .map(|k| format!("secret `{k}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if opts.dry_run {
+                "the dry run"
+            } else {
+                "the replay"
+            }
+        );
+    }
     if outcome.is_err() {
         // Do not wait for blocking work the dropped job left behind (the
         // OAuth2 redirect listener waits for a browser for minutes).

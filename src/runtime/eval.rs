@@ -360,6 +360,18 @@ impl Evaluator<'_> {
                         self.cx.redactor.register(v);
                         return Ok(Value::Secret(Arc::new(Value::str(v))));
                     }
+                    // A dry run or a replay sends nothing: a placeholder
+                    // will do (CI need not hold real secrets for them).
+                    None if self.cx.placeholder_secrets => {
+                        let placeholder = format!("placeholder-for-{key}");
+                        self.cx.redactor.register(&placeholder);
+                        if let Ok(mut used) = self.cx.placeholders.lock()
+                            && !used.contains(&key)
+                        {
+                            used.push(key);
+                        }
+                        return Ok(Value::Secret(Arc::new(Value::str(&placeholder))));
+                    }
                     None => {
                         return Err(err(format!(
                             "secret `{key}` is not set: export {key}=... or put it in the --env-file"

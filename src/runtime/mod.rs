@@ -40,6 +40,10 @@ pub struct Context {
     /// The default limit on response bodies (`--max-response`); a method's
     /// or integration's `max_response` overrides it.
     pub max_response: u64,
+    /// A secret that is not set reads as a placeholder (dry runs and
+    /// replays, which send nothing); the names so used are kept.
+    pub placeholder_secrets: bool,
+    pub placeholders: Mutex<Vec<String>>,
     /// Where `file()`, `bytes()` and `bytes` bodies may read: the program's
     /// file root unless replaced.
     pub files: crate::files::FileRoot,
@@ -61,6 +65,8 @@ impl Context {
             redactor: Arc::new(Redactor::new()),
             dry_run,
             max_response: http::DEFAULT_MAX_RESPONSE,
+            placeholder_secrets: dry_run,
+            placeholders: Mutex::new(Vec::new()),
             files: program.file_root.clone(),
         };
         let instances: Vec<_> = program.all_instances().collect();
@@ -96,7 +102,8 @@ impl Context {
     }
 }
 
-/// The process environment, overlaid with a `.env` file's `KEY=value` lines.
+/// The process environment, completed by a `.env` file's `KEY=value`
+/// lines: a variable already set in the process environment wins.
 pub fn environment(env_file: Option<&std::path::Path>) -> Result<HashMap<String, String>, String> {
     let mut env: HashMap<String, String> = std::env::vars().collect();
     if let Some(path) = env_file {
@@ -117,7 +124,9 @@ pub fn environment(env_file: Option<&std::path::Path>) -> Result<HashMap<String,
                 .and_then(|x| x.strip_suffix('"'))
                 .or_else(|| v.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')))
                 .unwrap_or(v);
-            env.insert(k.trim().to_string(), v.to_string());
+            // Like dotenv: a variable already set in the environment wins.
+            env.entry(k.trim().to_string())
+                .or_insert_with(|| v.to_string());
         }
     }
     Ok(env)
