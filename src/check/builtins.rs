@@ -107,6 +107,7 @@ const BUILTINS: &[Builtin] = &[
         "jsonpath(value: json, query: string) -> json",
     ),
     b("int", &[P::Any], 1, "int(value) -> int"),
+    b("bool", &[P::Any], 1, "bool(value) -> bool"),
     b("float", &[P::Any], 1, "float(value) -> float"),
     b("string", &[P::Any], 1, "string(value) -> string"),
     b(
@@ -303,6 +304,7 @@ impl Cx<'_> {
             "split" => Ty::List(Box::new(Ty::Str)),
             "parse_json" | "jsonpath" => Ty::Json,
             "int" => Ty::Int,
+            "bool" => Ty::Bool,
             "float" => Ty::Float,
             "range" => Ty::List(Box::new(Ty::Int)),
             "header" => Ty::Optional(Box::new(Ty::Str)),

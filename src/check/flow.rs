@@ -319,7 +319,7 @@ impl<'p> Cx<'p> {
 
     fn condition(&mut self, e: &Expr, state: &State, flow: &Flow) {
         let t = self.eval(e, state, flow);
-        if !matches!(t.ty, Ty::Bool | Ty::Json | Ty::Any) {
+        if !matches!(t.ty, Ty::Bool | Ty::Any) {
             let help = match &t.ty {
                 Ty::Optional(inner) if **inner == Ty::Bool => {
                     "give a default: `(x ?? false)`".to_string()
@@ -329,6 +329,9 @@ impl<'p> Cx<'p> {
                 Ty::Int | Ty::Float => "compare it: `x > 0`".to_string(),
                 Ty::List(_) => "test its length: `len(x) > 0`".to_string(),
                 Ty::Step(_) => "test whether it succeeded: `x.ok`".to_string(),
+                Ty::Json => {
+                    "say what is meant: `bool(x)` for a JSON true/false, or a comparison such as `x != null`".to_string()
+                }
                 _ => "a condition is a bool, e.g. a comparison".to_string(),
             };
             self.report(

@@ -498,6 +498,17 @@ impl Evaluator<'_> {
                 other => return Err(err(format!("float() of a {}", other.type_name()))),
             },
             "string" => Value::str(&text(0)?),
+            "bool" => match arg(0)? {
+                Value::Bool(b) => Value::Bool(*b),
+                Value::Str(s) if s.trim() == "true" => Value::Bool(true),
+                Value::Str(s) if s.trim() == "false" => Value::Bool(false),
+                other => {
+                    return Err(err(format!(
+                        "bool() of {}: only true, false, \"true\" and \"false\" convert",
+                        other.type_name()
+                    )));
+                }
+            },
             "format_time" => {
                 let Value::Datetime(d) = arg(0)? else {
                     return Err(err("format_time() needs a datetime".into()));
