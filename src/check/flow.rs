@@ -929,18 +929,21 @@ impl<'p> Cx<'p> {
             "schedule" => {
                 match &t.value {
                     Some(v) => {
-                        let ok = match &v.kind {
-                            ExprKind::Str(s) => s.as_plain().is_some_and(|c| valid_cron(&c)),
-                            _ => false,
+                        let problem = match &v.kind {
+                            ExprKind::Str(s) => match s.as_plain() {
+                                Some(c) => cron_problem(&c),
+                                None => Some("it cannot interpolate values".to_string()),
+                            },
+                            _ => Some("it is not a string".to_string()),
                         };
-                        if !ok {
+                        if let Some(problem) = problem {
                             self.report(
                                 Diagnostic::error(
                                     codes::INVALID_SETTING,
-                                    "a schedule is a cron expression with five fields",
+                                    format!("this is not a valid cron schedule: {problem}"),
                                 )
                                 .at(v.span, "not a cron expression")
-                                .help("minute hour day-of-month month day-of-week, e.g. `\"0 9 * * MON-FRI\"`"),
+                                .help("five fields: minute (0-59) hour (0-23) day-of-month (1-31) month (1-12 or JAN-DEC) day-of-week (0-7 or SUN-SAT), e.g. `\"0 9 * * MON-FRI\"`"),
                             );
                         }
                     }
@@ -1138,12 +1141,38 @@ fn signature(target: &str, params: &[Param]) -> String {
     format!("{target}({})", ps.join(", "))
 }
 
-/// Five (or six, with seconds) whitespace-separated cron fields.
-fn valid_cron(c: &str) -> bool {
+/// What is wrong with a cron expression (five fields, or six with
+/// seconds first), by croner: the field at fault named where one is.
+fn cron_problem(c: &str) -> Option<String> {
+    use croner::parser::{CronParser, Seconds};
+    let parser = CronParser::builder().seconds(Seconds::Optional).build();
+    let err = match parser.parse(c) {
+        Ok(_) => return None,
+        Err(e) => e,
+    };
     let fields: Vec<&str> = c.split_whitespace().collect();
-    (fields.len() == 5 || fields.len() == 6)
-        && fields.iter().all(|f| {
-            f.chars()
-                .all(|ch| ch.is_ascii_alphanumeric() || "*/,-?LW#".contains(ch))
-        })
+    let names: &[&str] = match fields.len() {
+        5 => &["minute", "hour", "day-of-month", "month", "day-of-week"],
+        6 => &[
+            "second",
+            "minute",
+            "hour",
+            "day-of-month",
+            "month",
+            "day-of-week",
+        ],
+        n => return Some(format!("it has {n} fields, not five")),
+    };
+    // The field that, replaced by `*`, makes the rest valid is the culprit.
+    for (i, field) in fields.iter().enumerate() {
+        let mut fixed = fields.clone();
+        fixed[i] = "*";
+        if parser.parse(&fixed.join(" ")).is_ok() {
+            return Some(format!(
+                "the {} field `{field}` is out of range or malformed",
+                names[i]
+            ));
+        }
+    }
+    Some(err.to_string())
 }
