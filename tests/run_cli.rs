@@ -584,3 +584,43 @@ runbook b() { step s = api.get() }
     assert_eq!(o.code, Some(2), "{o}");
     assert!(o.stderr.contains("name one: a, b"), "{o}");
 }
+
+#[test]
+fn junit_names_are_unique_and_name_sub_runbooks() {
+    let server = Server::start(|_, _| Reply::json(json!({ "id": 1 })));
+    let dir = Dir::new();
+    let program = dir.program(
+        r#"
+integration desk { base_url = "@URL@" }
+method desk.create_ticket(n: int) { POST "/tickets" body json { n: n } }
+runbook child() { step s = desk.create_ticket(n: 0) }
+runbook main() {
+  for n in [1, 2, 3] {
+    step t = desk.create_ticket(n: n)
+  }
+  step c = run child()
+}
+"#,
+        &server.url,
+    );
+    let junit = dir.file("r.xml");
+    let o = rbk(&[
+        "run",
+        &program.to_string_lossy(),
+        "--report",
+        &format!("junit={}", junit.display()),
+    ]);
+    assert_eq!(o.code, Some(0), "{o}");
+    let xml = std::fs::read_to_string(&junit).expect("junit written");
+    let names: Vec<&str> = xml
+        .split("<testcase ")
+        .skip(1)
+        .filter_map(|t| t.split(" name=\"").nth(1))
+        .filter_map(|t| t.split(" (").next())
+        .collect();
+    assert_eq!(
+        names,
+        ["t[1]", "t[2]", "t[3]", "child &gt; s", "c"],
+        "{xml}"
+    );
+}

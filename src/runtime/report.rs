@@ -63,11 +63,11 @@ pub fn junit(runbook: &str, steps: &[StepRecord], ending: Ending<'_>, total: Dur
             xml(sig)
         ));
     }
-    for s in steps {
+    for (s, name) in steps.iter().zip(unique_names(steps)) {
         out.push_str(&format!(
             "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
             xml(runbook),
-            xml(&format!("{} ({})", s.step, s.target)),
+            xml(&format!("{name} ({})", s.target)),
             s.elapsed.as_secs_f64()
         ));
         if s.ok {
@@ -145,6 +145,27 @@ pub fn json(
 
 fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
+}
+
+/// Step names made unique for test reports: a name that recurs (a step in
+/// a loop, a polled page) is numbered in order, `t[1]`, `t[2]`...
+fn unique_names(steps: &[StepRecord]) -> Vec<String> {
+    let mut total: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for s in steps {
+        *total.entry(s.step.as_str()).or_default() += 1;
+    }
+    let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    steps
+        .iter()
+        .map(|s| {
+            if total.get(s.step.as_str()).copied().unwrap_or(0) < 2 {
+                return s.step.clone();
+            }
+            let n = seen.entry(s.step.as_str()).or_default();
+            *n += 1;
+            format!("{}[{n}]", s.step)
+        })
+        .collect()
 }
 
 fn xml(s: &str) -> String {

@@ -192,7 +192,8 @@ impl Runtime {
             } => format!("{}.{}", integration.name, method.name),
             CallTarget::Runbook(r) => format!("run {}", r.name),
         };
-        self.observer.step_started(&st.name.name, &target);
+        let shown = qualified(&st.name.name);
+        self.observer.step_started(&shown, &target);
         let max = match &st.until {
             Some(u) => match &u.max {
                 Some(m) => match self.eval(m, env)?.reveal() {
@@ -243,7 +244,7 @@ impl Runtime {
             outcome.result.elapsed = polling_since.elapsed();
         }
         self.observer
-            .step_finished(&st.name.name, &target, &outcome.result);
+            .step_finished(&shown, &target, &outcome.result);
         let mut result = outcome.result.clone();
         if outcome.failure.is_some() {
             result.outputs.clear();
@@ -301,7 +302,10 @@ impl Runtime {
                     RunError::at(name.span, format!("no runbook `{}`", name.name))
                 })?;
                 let started = Instant::now();
-                let r = self.run_runbook(rb, args).await;
+                // Steps of the called runbook are named after it in
+                // progress and reports: `child > step`.
+                let path = qualified(&rb.name.name);
+                let r = RUNBOOK_PATH.scope(path, self.run_runbook(rb, args)).await;
                 let elapsed = started.elapsed();
                 Ok(match r {
                     Ok(v) => {
@@ -985,7 +989,7 @@ impl Runtime {
             // API key in the query is not added twice.
             let response_req = unsigned.clone();
             let req = unsigned;
-            let step_name = format!("{}[page {count}]", f.var.name);
+            let step_name = qualified(&format!("{}[page {count}]", f.var.name));
             self.observer
                 .step_started(&step_name, &format!("{integration}.{method}"));
             let outcome = self
@@ -1130,6 +1134,19 @@ impl Runtime {
         }
         Ok(Flow::Normal)
     }
+}
+
+tokio::task_local! {
+    /// The chain of runbooks called with `run` around the current step
+    /// (`parent > child`); unset in the runbook that was started.
+    static RUNBOOK_PATH: String;
+}
+
+/// `name` prefixed with the runbooks called on the way to it.
+fn qualified(name: &str) -> String {
+    RUNBOOK_PATH
+        .try_with(|p| format!("{p} > {name}"))
+        .unwrap_or_else(|_| name.to_string())
 }
 
 fn matches(p: &Pattern, failure: &Failure) -> bool {
