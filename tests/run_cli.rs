@@ -624,3 +624,33 @@ runbook main() {
         "{xml}"
     );
 }
+
+#[test]
+fn dry_run_json_bodies_mark_values_not_known_yet() {
+    let dir = Dir::new();
+    let program = dir.program(
+        r#"
+integration desk { base_url = "http://127.0.0.1:1" }
+method desk.get() {
+  GET "/t"
+  output { id: int = $.id, tags: [string] = $.tags }
+}
+method desk.link(id: int, tags: [string], note: string?) {
+  POST "/links"
+  body json { id: id, tags: tags, note: note, label: "ticket {id}" }
+}
+runbook main() {
+  step t = desk.get()
+  step l = desk.link(id: t.id, tags: t.tags, note: null)
+}
+"#,
+        "",
+    );
+    let o = rbk(&["run", &program.to_string_lossy(), "--dry-run"]);
+    assert_eq!(o.code, Some(0), "{o}");
+    assert!(
+        o.stderr
+            .contains(r#"{"id":…,"tags":…,"note":null,"label":"ticket …"}"#),
+        "{o}"
+    );
+}

@@ -451,8 +451,7 @@ fn body(b: &Body, vars: &Vars, cx: &Context) -> Result<PreparedBody, EvalError> 
         BodyKind::Json(e) => {
             let v = eval(e, vars, cx, None)?;
             register_all(&v, cx);
-            let bytes = serde_json::to_vec(&super::value::Ordered(&v, true))
-                .map_err(|err| EvalError::new(e.span, err.to_string()))?;
+            let bytes = json_body(&v).map_err(|err| EvalError::new(e.span, err.to_string()))?;
             PreparedBody {
                 content_type: "application/json".into(),
                 bytes,
@@ -614,6 +613,42 @@ pub fn check_header(name: &str, value: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// A JSON body. A dry run's value not known yet (from a step that did not
+/// run) is written as a bare `…`, which no JSON value can be mistaken for
+/// (`null` would read as a null that will be sent).
+fn json_body(v: &Value) -> Result<Vec<u8>, serde_json::Error> {
+    const MARK: &str = "\u{1}rbk-unknown\u{1}";
+    fn mark(v: &Value) -> Value {
+        match v {
+            Value::Unknown => Value::str(MARK),
+            Value::List(items) => Value::list(items.iter().map(mark).collect()),
+            Value::Object(fields) => {
+                Value::object(fields.iter().map(|(k, v)| (k.clone(), mark(v))).collect())
+            }
+            Value::Secret(inner) if matches!(**inner, Value::List(_) | Value::Object(_)) => {
+                mark(inner).taint(true)
+            }
+            other => other.clone(),
+        }
+    }
+    if !contains_unknown(v) {
+        return serde_json::to_vec(&super::value::Ordered(v, true));
+    }
+    let text = serde_json::to_string(&super::value::Ordered(&mark(v), true))?;
+    let quoted = serde_json::to_string(MARK)?;
+    Ok(text.replace(&quoted, "…").into_bytes())
+}
+
+fn contains_unknown(v: &Value) -> bool {
+    match v {
+        Value::Unknown => true,
+        Value::List(items) => items.iter().any(contains_unknown),
+        Value::Object(fields) => fields.iter().any(|(_, v)| contains_unknown(v)),
+        Value::Secret(inner) => contains_unknown(inner),
+        _ => false,
+    }
 }
 
 fn file_name_of(e: &Expr) -> Option<String> {
