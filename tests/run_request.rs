@@ -742,3 +742,43 @@ fn oauth2_default_expiry_applies_only_without_expires_in() {
     let exp = expiry_of(&with).as_u64().expect("an expiry");
     assert!(exp > now + 3590 && exp <= now + 3601, "{exp} vs {now}");
 }
+
+/// A cassette recorded while the cached token went stale (401, a new token,
+/// the resend answered 201) replays without the server: the 401 and the
+/// resend are answered in order.
+#[test]
+fn a_recorded_token_refresh_replays() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let tokens = std::sync::Arc::new(AtomicUsize::new(0));
+    let t = tokens.clone();
+    let server = Server::start(move |r, _| match r.path() {
+        "/token" => {
+            let n = t.fetch_add(1, Ordering::SeqCst) + 1;
+            Reply::json(json!({ "access_token": format!("tok-{n}"), "expires_in": 3600 }))
+        }
+        // The first token is already stale on the server.
+        _ if r.header("authorization") == Some("Bearer tok-2") => {
+            Reply::json(json!({ "who": "rbk" })).code(201)
+        }
+        _ => Reply::status(401),
+    });
+    let dir = Dir::new();
+    let file = dir.program(LENIENT_TOKEN, &server.url);
+    let f = file.to_string_lossy().into_owned();
+    let cache = dir.file("cache").to_string_lossy().into_owned();
+    let cassette = dir.file("c.json").to_string_lossy().into_owned();
+    let env = [
+        ("RBK_T_LENIENT", "lenient-secret"),
+        ("RBK_CACHE_DIR", cache.as_str()),
+    ];
+    let out = rbk_env(&["call", &f, "api.me", "--record", &cassette], &env);
+    assert_eq!(out.ok()["who"], "rbk");
+    assert_eq!(
+        tokens.load(Ordering::SeqCst),
+        2,
+        "a second token after the 401"
+    );
+    server.stop();
+    let out = rbk_env(&["call", &f, "api.me", "--replay", &cassette], &env);
+    assert_eq!(out.ok()["status"], 201, "{out}");
+}

@@ -110,6 +110,19 @@ impl Replay {
         })
     }
 
+    /// True when a recording for this request has not been answered yet.
+    pub fn has_unused(&self, method: &str, url: &str, body: &str) -> bool {
+        let Ok(used) = self.used.lock() else {
+            return false;
+        };
+        self.interactions.iter().enumerate().any(|(n, i)| {
+            !used[n]
+                && i.request.method == method
+                && i.request.url == url
+                && super::runbook::normalise_multipart(&i.request.body) == body
+        })
+    }
+
     pub fn answer(
         &self,
         method: &str,

@@ -628,6 +628,7 @@ impl Runtime {
             // The cassette holds every try of a retried request: answer the
             // retries from it too (without waiting), as the recording went.
             let mut attempt = 0u32;
+            let mut reauthorized = false;
             loop {
                 attempt += 1;
                 let r = replay
@@ -647,6 +648,18 @@ impl Runtime {
                         Duration::ZERO,
                         attempt,
                     ));
+                }
+                // A recorded 401 that made rbk fetch a new token and resend:
+                // the resend is the next recording, replayed the same way.
+                if let Ok(resp) = &r
+                    && resp.status == 401
+                    && auth.fetches_tokens()
+                    && !reauthorized
+                    && replay.has_unused(&masked.0, &masked.1, &masked.2)
+                {
+                    reauthorized = true;
+                    attempt -= 1;
+                    continue;
                 }
                 let more = p.retry.retries_verb(p.verb) && attempt < p.retry.attempts;
                 let retried = match &r {
