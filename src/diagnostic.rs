@@ -154,7 +154,11 @@ pub fn render_human(diags: &[Diagnostic], sources: &SourceMap, color: bool) -> S
         .with_width(100)
         .with_links(false);
     let mut out = String::new();
-    for d in diags {
+    for (i, d) in diags.iter().enumerate() {
+        // A blank line between two diagnostics.
+        if i > 0 {
+            out.push('\n');
+        }
         let view = MietteView::new(d, sources);
         let mut rendered = String::new();
         if handler.render_report(&mut rendered, &view).is_err() {

@@ -178,3 +178,25 @@ fn step_with_until_and_arms() {
     assert_eq!(arms[1].patterns[0].kind, PatternKind::Range(500, 599));
     assert_eq!(arms[3].patterns[0].kind, PatternKind::Any);
 }
+
+#[test]
+fn an_unclosed_brace_is_one_error_and_sizes_are_ints() {
+    let text = "integration a { base_url = \"http://x\" }\nmethod a.b() {\n  GET \"/\"\n\nrunbook one() {\n  log \"x\"\n}\n\nrunbook two() {\n  log \"y\"\n}\n";
+    let (_, diags) = parse(FileId(0), text);
+    assert_eq!(diags.len(), 1, "{diags:#?}");
+    assert!(
+        diags[0].message.contains("opened on line 2"),
+        "{}",
+        diags[0].message
+    );
+    for (raw, bytes) in [
+        ("512KB", 512_000),
+        ("64MiB", 64 << 20),
+        ("1GB", 1_000_000_000),
+    ] {
+        match expr(raw).kind {
+            ExprKind::Int { value, raw: r } => assert_eq!((value, r.as_str()), (bytes, raw)),
+            other => panic!("{raw}: {other:?}"),
+        }
+    }
+}

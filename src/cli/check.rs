@@ -50,10 +50,12 @@ pub fn run(
             Severity::Error => errors += 1,
             Severity::Warning => warnings += 1,
         }
+        let first = errors + warnings == 1;
         let _ = match format {
             Format::Human => write!(
                 out,
-                "{}",
+                "{}{}",
+                if first { "" } else { "\n" },
                 diagnostic::render_human(std::slice::from_ref(d), sources, color)
             ),
             Format::Github => writeln!(out, "{}", diagnostic::to_github(d, sources)),

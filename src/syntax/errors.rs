@@ -111,6 +111,31 @@ pub(crate) fn syntax_error(file: FileId, src: &str, err: &Error<Rule>) -> Diagno
         message = format!("`{}` is not an HTTP verb", before.trim_end());
         list = vec!["GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS".to_string()];
         extra_help = Some("a request line is `VERB \"/path\"` with VERB one of GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS".to_string());
+    } else if let Some((op, word)) = [("&&", "and"), ("||", "or"), ("!", "not")]
+        .into_iter()
+        .find(|(op, _)| src[pos..].starts_with(op) && !src[pos..].starts_with("!="))
+    {
+        message = format!("`{op}` is not an operator in rbk; write `{word}`");
+        list = vec![format!("`{word}`")];
+        extra_help = Some(
+            "rbk spells the logical operators as words: `and`, `or`, `not` (e.g. `if a and not b {`)"
+                .to_string(),
+        );
+    } else if at_line_start && let Some(call) = bare_call(&src[pos..]) {
+        message = format!("a method call on its own is not a statement: `{call}(...)`");
+        list = vec!["a statement".to_string()];
+        extra_help = Some(format!(
+            "calls are steps: write `step NAME = {call}(...)` and read its outputs as `NAME.field`"
+        ));
+    } else if let Some((kw, line)) =
+        block_without_brace(src, line_start).filter(|_| list.iter().any(|e| e == "`{`"))
+    {
+        message =
+            format!("expected `{{` to open the body of the `{kw}` on line {line}, found {found}");
+        list = vec!["`{`".to_string()];
+        extra_help = Some(format!(
+            "write the body in braces: `{kw} ... {{` on line {line}, then `}}` after it"
+        ));
     } else if let Some(kw) = keyword_typo(&word) {
         extra_help = Some(format!("did you mean `{kw}`?"));
     }
@@ -139,6 +164,37 @@ pub(crate) fn syntax_error(file: FileId, src: &str, err: &Error<Rule>) -> Diagno
 }
 
 /// Whether a line starts a top-level item.
+/// `desk.get_ticket` when `rest` starts with such a call.
+fn bare_call(rest: &str) -> Option<&str> {
+    let ident_end = |t: &str| {
+        t.find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(t.len())
+    };
+    let a = ident_end(rest);
+    if a == 0 || !rest[a..].starts_with('.') {
+        return None;
+    }
+    let b = ident_end(&rest[a + 1..]);
+    let end = a + 1 + b;
+    (b > 0 && rest[end..].trim_start().starts_with('(')).then(|| &rest[..end])
+}
+
+/// The keyword and line of an `if`, `else` or `for` on the previous
+/// non-blank line that does not end with its `{`.
+fn block_without_brace(src: &str, line_start: usize) -> Option<(&'static str, usize)> {
+    let before = &src[..line_start];
+    let prev_start = before.trim_end().rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let prev = before[prev_start..].trim();
+    if prev.is_empty() || prev.ends_with('{') {
+        return None;
+    }
+    let body = prev.trim_start_matches('}').trim_start();
+    let kw = ["if", "else", "for"]
+        .into_iter()
+        .find(|k| body == *k || body.starts_with(&format!("{k} ")))?;
+    Some((kw, line_col(src, prev_start).0))
+}
+
 fn starts_item(line: &str) -> bool {
     [
         "import ",

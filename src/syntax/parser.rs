@@ -53,7 +53,19 @@ pub fn parse(file: FileId, text: &str) -> (Module, Vec<Diagnostic>) {
             Err(fast) => {
                 let err = detailed(Rule::program, src).unwrap_or(fast);
                 let pos = errors::error_position(&err);
-                diags.push(errors::syntax_error(file, src, &err));
+                let d = errors::syntax_error(file, src, &err);
+                // One error per unclosed `{`: the items after it would each
+                // report the same brace again.
+                let repeated = !d.secondary.is_empty()
+                    && diags.iter().any(|e: &Diagnostic| {
+                        e.secondary
+                            .iter()
+                            .map(|l| l.span)
+                            .eq(d.secondary.iter().map(|l| l.span))
+                    });
+                if !repeated {
+                    diags.push(d);
+                }
                 // Blank out the broken top-level item (keeping offsets and
                 // newlines) and parse again to find the next problem.
                 let (start, end) = item_bounds(src, pos);
