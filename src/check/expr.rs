@@ -25,6 +25,18 @@ pub(crate) enum Ctx {
 pub(crate) struct Binding {
     pub ty: T,
     pub span: Span,
+    /// What bound the name, which decides whether it may be assigned.
+    pub kind: BindKind,
+}
+
+/// What bound a name: only a `var` may be assigned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BindKind {
+    Let,
+    Var,
+    Param,
+    Step,
+    Loop,
 }
 
 pub(crate) type Vars = HashMap<String, Binding>;

@@ -13,7 +13,7 @@ use super::outputs::{Response, convert};
 use super::retry::retry_after;
 use super::value::{StepResult, Value};
 use super::{Exchange, RunError, Runtime};
-use crate::check::types::resolve_type;
+use crate::check::types::{Ty, resolve_type};
 use crate::syntax::ast::*;
 
 /// Why a call did not succeed; else arms match on it.
@@ -101,6 +101,40 @@ impl Runtime {
                 StmtKind::Let(l) => {
                     let v = self.eval(&l.value, env)?;
                     env.insert(l.name.name.clone(), v);
+                }
+                StmtKind::Var(l) => {
+                    let v = self.eval(&l.value, env)?;
+                    // A `var` keeps its type: one declared float stays a float.
+                    let declared_float =
+                        l.ty.as_ref()
+                            .and_then(|t| resolve_type(t).ok())
+                            .is_some_and(|t| t.ty == Ty::Float);
+                    let v = if declared_float { as_float(v) } else { v };
+                    env.insert(l.name.name.clone(), v);
+                }
+                StmtKind::Assign(a) => {
+                    let v = match a.op {
+                        AssignOp::Set => self.eval(&a.value, env)?,
+                        AssignOp::Add => {
+                            let sum = Expr {
+                                kind: ExprKind::Binary(
+                                    BinaryOp::Add,
+                                    Box::new(Expr {
+                                        kind: ExprKind::Name(a.name.clone()),
+                                        span: a.name.span,
+                                    }),
+                                    Box::new(a.value.clone()),
+                                ),
+                                span: s.span,
+                            };
+                            self.eval(&sum, env)?
+                        }
+                    };
+                    let v = match env.get(&a.name.name).map(Value::reveal) {
+                        Some(Value::Float(_)) => as_float(v),
+                        _ => v,
+                    };
+                    env.insert(a.name.name.clone(), v);
                 }
                 StmtKind::Step(st) => return self.step(st, env).await,
                 StmtKind::If(i) => {
@@ -863,6 +897,33 @@ impl Runtime {
                 }
             },
         };
+        // The outer `var`s the body assigns: a sequential loop sees each
+        // item's changes in the next, and keeps the last value after it.
+        let writes: Vec<String> = outer_writes(&f.body.stmts)
+            .into_iter()
+            .filter(|n| env.contains_key(n))
+            .collect();
+        if f.parallel.is_none() {
+            let mut per_step: Vec<Vec<Value>> = vec![Vec::new(); steps.len()];
+            for item in items {
+                let mut local = env.clone();
+                local.insert(f.var.name.clone(), item);
+                let flow = self.block(&f.body.stmts, &mut local).await?;
+                copy_back(&writes, &local, env);
+                if let Flow::Return(v) = flow {
+                    return Ok(Flow::Return(v));
+                }
+                for (i, name) in steps.iter().enumerate() {
+                    if let Some(v) = local.get(name) {
+                        per_step[i].push(v.clone());
+                    }
+                }
+            }
+            for (name, list) in steps.into_iter().zip(per_step) {
+                env.insert(name, Value::list(list));
+            }
+            return Ok(Flow::Normal);
+        }
         let base: &Vars = env;
         let count = items.len();
         let futures = items.into_iter().enumerate().map(|(n, item)| {
@@ -907,7 +968,7 @@ impl Runtime {
     async fn pages(
         &self,
         f: &For,
-        env: &Vars,
+        env: &mut Vars,
         integration: &str,
         method: &str,
         args: Vec<(Option<String>, Value)>,
@@ -958,6 +1019,10 @@ impl Runtime {
                 set_query(&mut first.url, &sp.to_text(), &sz.to_string());
             }
         }
+        let writes: Vec<String> = outer_writes(&f.body.stmts)
+            .into_iter()
+            .filter(|n| env.contains_key(n))
+            .collect();
         let mut per_step: Vec<Vec<Value>> = vec![Vec::new(); steps.len()];
         let mut next = Some(first);
         let mut count = 0usize;
@@ -1063,7 +1128,9 @@ impl Runtime {
             }
             let mut local = env.clone();
             local.insert(f.var.name.clone(), Value::Step(Arc::new(result)));
-            if let Flow::Return(v) = self.block(&f.body.stmts, &mut local).await? {
+            let flow = self.block(&f.body.stmts, &mut local).await?;
+            copy_back(&writes, &local, env);
+            if let Flow::Return(v) = flow {
                 return Ok((Vec::new(), Some(v)));
             }
             for (i, name) in steps.iter().enumerate() {
@@ -1123,6 +1190,71 @@ fn matches(p: &Pattern, failure: &Failure) -> bool {
         (PatternKind::Error, Failure::Error) => true,
         _ => false,
     }
+}
+
+/// An int as a float (secret taint kept); any other value as it is.
+fn as_float(v: Value) -> Value {
+    match v.reveal() {
+        Value::Int(n) => Value::Float(*n as f64).taint(v.is_secret()),
+        _ => v,
+    }
+}
+
+/// Copies the values of `names` from a loop body's scope to the scope
+/// around the loop.
+fn copy_back(names: &[String], local: &Vars, env: &mut Vars) {
+    for name in names {
+        if let Some(v) = local.get(name) {
+            env.insert(name.clone(), v.clone());
+        }
+    }
+}
+
+/// The names a loop body assigns (`x = ...`, `x += ...`) but does not
+/// declare itself: the outer `var`s it changes.
+fn outer_writes(stmts: &[Stmt]) -> Vec<String> {
+    fn walk(stmts: &[Stmt], assigned: &mut Vec<String>, declared: &mut Vec<String>) {
+        for s in stmts {
+            walk_stmt(s, assigned, declared);
+        }
+    }
+    fn walk_stmt(s: &Stmt, assigned: &mut Vec<String>, declared: &mut Vec<String>) {
+        match &s.kind {
+            StmtKind::Assign(a) => assigned.push(a.name.name.clone()),
+            StmtKind::Let(l) | StmtKind::Var(l) => declared.push(l.name.name.clone()),
+            StmtKind::Step(st) => {
+                declared.push(st.name.name.clone());
+                for a in st.arms.iter().flatten() {
+                    walk_stmt(&a.body, assigned, declared);
+                }
+            }
+            StmtKind::If(i) => {
+                walk(&i.then.stmts, assigned, declared);
+                match &i.otherwise {
+                    Some(Else::Block(b)) => walk(&b.stmts, assigned, declared),
+                    Some(Else::If(s)) => walk_stmt(s, assigned, declared),
+                    None => {}
+                }
+            }
+            StmtKind::For(f) => {
+                declared.push(f.var.name.clone());
+                walk(&f.body.stmts, assigned, declared);
+            }
+            StmtKind::Parallel(b) | StmtKind::Block(b) => walk(&b.stmts, assigned, declared),
+            StmtKind::Trigger(_)
+            | StmtKind::Wait(_)
+            | StmtKind::Log(_)
+            | StmtKind::Fail(_)
+            | StmtKind::Return(_) => {}
+        }
+    }
+    let mut assigned = Vec::new();
+    let mut declared = Vec::new();
+    walk(stmts, &mut assigned, &mut declared);
+    assigned.retain(|n| !declared.contains(n));
+    assigned.sort();
+    assigned.dedup();
+    assigned
 }
 
 fn collect_steps(stmts: &[Stmt], out: &mut Vec<String>) {
@@ -1323,7 +1455,8 @@ fn stmt_reads_body(s: &Stmt) -> bool {
             t.value.as_ref().is_some_and(expr_reads_body)
                 || t.options.as_ref().is_some_and(block_reads_body)
         }
-        StmtKind::Let(l) => expr_reads_body(&l.value),
+        StmtKind::Let(l) | StmtKind::Var(l) => expr_reads_body(&l.value),
+        StmtKind::Assign(a) => expr_reads_body(&a.value),
         StmtKind::Step(st) => {
             st.call.args.iter().any(|a| expr_reads_body(&a.value))
                 || st.until.as_ref().is_some_and(|u| {

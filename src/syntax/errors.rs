@@ -111,6 +111,21 @@ pub(crate) fn syntax_error(file: FileId, src: &str, err: &Error<Rule>) -> Diagno
         message = format!("`{}` is not an HTTP verb", before.trim_end());
         list = vec!["GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS".to_string()];
         extra_help = Some("a request line is `VERB \"/path\"` with VERB one of GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS".to_string());
+    } else if found == "`=`" && before.ends_with('=') && !before.ends_with("==") {
+        message = "`==` compares two values; a comparison alone is not a statement".to_string();
+        list = Vec::new();
+        extra_help = Some(
+            "change a `var` with `NAME = value`; test a value with `if NAME == value { ... }`"
+                .to_string(),
+        );
+    } else if matches!(found.as_str(), "`-`" | "`*`" | "`/`") && src[pos..].get(1..2) == Some("=") {
+        let op = &src[pos..pos + 1];
+        message = format!("`{op}=` is not an operator");
+        extra_help = Some(format!(
+            "a `var` changes with `NAME = value` or `NAME += value`; write `NAME = NAME {op} value`"
+        ));
+    } else if list.iter().any(|e| e == "a name") && RESERVED.contains(&word.as_str()) {
+        extra_help = Some(format!("`{word}` is a reserved word; choose another name"));
     } else if let Some(kw) = keyword_typo(&word) {
         extra_help = Some(format!("did you mean `{kw}`?"));
     }
@@ -137,6 +152,12 @@ pub(crate) fn syntax_error(file: FileId, src: &str, err: &Error<Rule>) -> Diagno
     }
     d
 }
+
+/// Words the grammar reserves (`reserved` in `grammar/rbk.pest`).
+const RESERVED: &[&str] = &[
+    "let", "var", "step", "if", "else", "for", "in", "parallel", "wait", "log", "fail", "return",
+    "run", "true", "false", "null", "not", "and", "or", "contains",
+];
 
 /// Whether a line starts a top-level item.
 fn starts_item(line: &str) -> bool {
@@ -205,6 +226,7 @@ fn keyword_typo(word: &str) -> Option<&'static str> {
         "method",
         "runbook",
         "let",
+        "var",
         "step",
         "if",
         "else",
@@ -336,6 +358,8 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::body_bytes => "`bytes`",
         Rule::trigger_stmt
         | Rule::let_stmt
+        | Rule::var_stmt
+        | Rule::assign_stmt
         | Rule::step_stmt
         | Rule::if_stmt
         | Rule::for_stmt
@@ -389,6 +413,7 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::kw_max => "`max`",
         Rule::kw_parallel
         | Rule::kw_let
+        | Rule::kw_var
         | Rule::kw_step
         | Rule::kw_if
         | Rule::kw_for
@@ -405,8 +430,8 @@ fn describe(rule: Rule) -> Option<&'static str> {
 /// Literal tokens worth naming in "expected ...".
 fn describe_token(token: &str) -> Option<String> {
     match token {
-        "{" | "}" | "(" | ")" | "[" | "]" | "=" | ":" | "," | "." | "=>" | "\"" | "\"\"\""
-        | "|" | "?" => Some(format!("`{token}`")),
+        "{" | "}" | "(" | ")" | "[" | "]" | "=" | "+=" | ":" | "," | "." | "=>" | "\""
+        | "\"\"\"" | "|" | "?" => Some(format!("`{token}`")),
         _ => None,
     }
 }
@@ -443,6 +468,12 @@ fn help_for(rule: Rule) -> Option<&'static str> {
         }
         Rule::if_stmt => "a condition is written `if CONDITION { ... } else { ... }`",
         Rule::let_stmt => "a binding is written `let NAME = value`",
+        Rule::var_stmt => {
+            "a variable that changes is written `var NAME = value` (or `var NAME: type = value`)"
+        }
+        Rule::assign_stmt | Rule::assign_op => {
+            "a `var` is changed with `NAME = value` or `NAME += value`"
+        }
         Rule::output_decl | Rule::output_field => {
             "outputs are written `name: type = $.json.path`, `code = status` or `link = header(\"Link\")`"
         }

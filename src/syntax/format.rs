@@ -778,8 +778,12 @@ impl<'a> Printer<'a> {
                     self.block(b);
                 }
             }
-            StmtKind::Let(l) => {
-                self.write("let ");
+            StmtKind::Let(l) | StmtKind::Var(l) => {
+                self.write(if matches!(s.kind, StmtKind::Var(_)) {
+                    "var "
+                } else {
+                    "let "
+                });
                 self.write(&l.name.name);
                 if let Some(t) = &l.ty {
                     self.write(": ");
@@ -787,6 +791,13 @@ impl<'a> Printer<'a> {
                 }
                 self.write(" = ");
                 self.expr(&l.value, 0);
+            }
+            StmtKind::Assign(a) => {
+                self.write(&a.name.name);
+                self.write(" ");
+                self.write(a.op.as_str());
+                self.write(" ");
+                self.expr(&a.value, 0);
             }
             StmtKind::Step(st) => self.step(st, s.span),
             StmtKind::If(i) => self.if_stmt(i),
