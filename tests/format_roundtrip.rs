@@ -359,6 +359,12 @@ runbook params_doc(
   # after params
 ) { # after body open
   let x = 1 # trailing let
+  var   count : int=0 # trailing var
+  count+=1   # trailing plus
+  count = # before value
+    count * 2
+  var names=[ ]
+  names  +=  [ "a" ]
 
 
   # blank above me
@@ -393,6 +399,14 @@ fn synthetic_program_round_trips() {
     assert!(out.contains("\n    404 => fail \"no GitHub user {login}\"\n"));
     assert!(out.contains("\n  } else if notify {\n"));
     assert!(out.contains("\n  let z = a + b  # inside\n"));
+    assert!(
+        out.contains("\n  var count: int = 0  # trailing var\n  count += 1  # trailing plus\n")
+    );
+    assert!(
+        out.contains(
+            "\n  count = count * 2  # before value\n  var names = []\n  names += [\"a\"]\n"
+        )
+    );
     assert!(!out.contains("\n\n\n"));
     assert!(out.contains("}\n\n# trailing file comment\n\n# comments in odd places\nintegration odd {  # after open brace\n"));
     assert!(out.contains("\n  w = 2  ## trailing doc attaches to x\n  x = 3\n"));

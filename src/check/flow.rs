@@ -463,65 +463,56 @@ impl<'p> Cx<'p> {
             return state;
         }
         let target = &b.ty.ty;
-        match a.op {
-            AssignOp::Set => {
-                if !assignable(&t.ty, target) {
-                    let help = if *target == Ty::Null {
-                        format!("declare the type it will hold: `var {n}: string? = null`")
-                    } else {
-                        "the type of a `var` never changes; convert the value (`string(x)`, `int(x)`), or use another variable".to_string()
-                    };
-                    self.report(
-                        Diagnostic::error(
-                            codes::TYPE_MISMATCH,
-                            format!(
-                                "`{n}` holds {}, so it cannot take {}",
-                                held(target),
-                                article(&t.to_string())
-                            ),
-                        )
-                        .at(a.value.span, format!("this is {}", article(&t.to_string())))
-                        .also(b.span, format!("declared as {} here", held(target)))
-                        .help(help),
-                    );
-                }
+        let value = self.program.sources.snippet(a.value.span);
+        let value = if value.len() <= 40 && !value.contains('\n') {
+            value.to_string()
+        } else {
+            "...".to_string()
+        };
+        let problem = match a.op {
+            AssignOp::Set if !assignable(&t.ty, target) => Some((
+                format!(
+                    "`{n}` holds {}, so it cannot take {}",
+                    held(target),
+                    article(&t.to_string())
+                ),
+                if *target == Ty::Null {
+                    format!("declare the type it will hold: `var {n}: string? = null`")
+                } else {
+                    "the type of a `var` never changes; convert the value (`string(x)`, `int(x)`), or use another variable".to_string()
+                },
+            )),
+            AssignOp::Add if !add_fits(target, &t.ty) => Some((
+                format!(
+                    "`+=` cannot add {} to `{n}`, which holds {}",
+                    article(&t.to_string()),
+                    held(target)
+                ),
+                match (target, &t.ty) {
+                    (Ty::List(e), v) if assignable(v, e) => {
+                        format!("append a one-item list: `{n} += [{value}]`")
+                    }
+                    (Ty::Int, Ty::Float) => format!(
+                        "adding a float would make `{n}` a float; declare it `var {n}: float = ...`"
+                    ),
+                    (Ty::Str, _) => {
+                        format!("join text by interpolating the value: `{n} += \"{{{value}}}\"`")
+                    }
+                    _ => {
+                        "`+=` adds numbers, joins strings and appends a list to a list".to_string()
+                    }
+                },
+            )),
+            _ => None,
+        };
+        if let Some((message, help)) = problem {
+            let mut d = Diagnostic::error(codes::TYPE_MISMATCH, message)
+                .at(a.value.span, format!("this is {}", article(&t.to_string())))
+                .help(help);
+            if b.span != Span::default() {
+                d = d.also(b.span, format!("declared as {} here", held(target)));
             }
-            AssignOp::Add => {
-                if !add_fits(target, &t.ty) {
-                    let help = match (target, &t.ty) {
-                        (Ty::List(e), v) if assignable(v, e) => {
-                            let item = self.program.sources.snippet(a.value.span);
-                            let item = if item.len() <= 40 && !item.contains('\n') {
-                                item.to_string()
-                            } else {
-                                "...".to_string()
-                            };
-                            format!("append a one-item list: `{n} += [{item}]`")
-                        }
-                        (Ty::Int, Ty::Float) => format!(
-                            "adding a float would make `{n}` a float; declare it `var {n}: float = ...`"
-                        ),
-                        (Ty::Str, _) => {
-                            format!("join text by interpolating the value: `{n} += \"{{x}}\"`")
-                        }
-                        _ => "`+=` adds numbers, joins strings and appends a list to a list"
-                            .to_string(),
-                    };
-                    self.report(
-                        Diagnostic::error(
-                            codes::TYPE_MISMATCH,
-                            format!(
-                                "`+=` cannot add {} to `{n}`, which holds {}",
-                                article(&t.to_string()),
-                                held(target)
-                            ),
-                        )
-                        .at(a.value.span, format!("this is {}", article(&t.to_string())))
-                        .also(b.span, format!("declared as {} here", held(target)))
-                        .help(help),
-                    );
-                }
-            }
+            self.report(d);
         }
         if t.secret
             && let Some(bound) = state.vars.get_mut(n)
