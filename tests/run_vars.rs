@@ -123,6 +123,21 @@ runbook per_run() {
   return { a: a.total, b: b.total, total: total }
 }
 
+runbook shadow_after(ids: [int]) {
+  var count = 0
+  var own = 100
+  for id in ids {
+    count += 1
+    var count = 50
+    count += id
+    for j in [1, 2] {
+      own += 1
+      let own = 0
+    }
+  }
+  return { count: count, own: own }
+}
+
 runbook last_item(ids: [int]) {
   var last = -1
   for id in ids {
@@ -173,12 +188,19 @@ fn setup(s: &Server) -> (Dir, std::path::PathBuf) {
 }
 
 #[test]
-fn the_program_checks_clean() {
+fn the_program_checks_clean_but_for_the_shadows() {
     let s = server();
     let (_d, file) = setup(&s);
     let f = file.to_string_lossy().into_owned();
-    let out = rbk(&["check", &f, "--deny-warnings"]);
+    let out = rbk(&["check", &f, "--format", "json"]);
     assert_eq!(out.code, Some(0), "{out}");
+    let v = out.json();
+    assert_eq!(v["errors"], 0, "{out}");
+    // Only `shadow_after` hides outer names, on purpose.
+    assert_eq!(v["warnings"], 2, "{out}");
+    for d in v["diagnostics"].as_array().cloned().unwrap_or_default() {
+        assert_eq!(d["code"], "rbk::shadowed_in_loop", "{out}");
+    }
 }
 
 #[test]
@@ -243,6 +265,16 @@ fn a_sub_runbook_has_its_own_vars() {
     let (_d, file) = setup(&s);
     let out = run(&file, "per_run", &[]);
     assert_eq!(out.ok(), json!({ "a": 2, "b": 6, "total": 101 }));
+}
+
+#[test]
+fn a_var_changed_then_hidden_in_the_body_keeps_the_change() {
+    let s = server();
+    let (_d, file) = setup(&s);
+    // `count += 1` changes the outer count; the `var count` after it is the
+    // item's own, and its changes stay inside the item.
+    let out = run(&file, "shadow_after", &["ids=[5,6,7]"]);
+    assert_eq!(out.ok(), json!({ "count": 3, "own": 106 }));
 }
 
 #[test]

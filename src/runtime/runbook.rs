@@ -100,10 +100,12 @@ impl Runtime {
                 StmtKind::Trigger(_) => {}
                 StmtKind::Let(l) => {
                     let v = self.eval(&l.value, env)?;
+                    shadowing(env, &l.name.name);
                     env.insert(l.name.name.clone(), v);
                 }
                 StmtKind::Var(l) => {
                     let v = self.eval(&l.value, env)?;
+                    shadowing(env, &l.name.name);
                     // A `var` keeps its type: one declared float stays a float.
                     let declared_float =
                         l.ty.as_ref()
@@ -906,7 +908,7 @@ impl Runtime {
         if f.parallel.is_none() {
             let mut per_step: Vec<Vec<Value>> = vec![Vec::new(); steps.len()];
             for item in items {
-                let mut local = env.clone();
+                let mut local = item_scope(env);
                 local.insert(f.var.name.clone(), item);
                 let flow = self.block(&f.body.stmts, &mut local).await?;
                 copy_back(&writes, &local, env);
@@ -1126,7 +1128,7 @@ impl Runtime {
                     ));
                 }
             }
-            let mut local = env.clone();
+            let mut local = item_scope(env);
             local.insert(f.var.name.clone(), Value::Step(Arc::new(result)));
             let flow = self.block(&f.body.stmts, &mut local).await?;
             copy_back(&writes, &local, env);
@@ -1200,61 +1202,88 @@ fn as_float(v: Value) -> Value {
     }
 }
 
-/// Copies the values of `names` from a loop body's scope to the scope
-/// around the loop.
+/// Marks a loop item's scope (see [`item_scope`]).
+const IN_ITEM: &str = "\0item";
+/// Prefixes the value an outer name had when the item shadowed it.
+const SHADOWED: &str = "\0shadowed:";
+
+/// The scope of one item of a sequential loop: the scope around the loop,
+/// marked so that a `let` or `var` that hides an outer name keeps the outer
+/// value for [`copy_back`] (the item's marks from an enclosing loop dropped).
+fn item_scope(env: &Vars) -> Vars {
+    let mut local: Vars = env
+        .iter()
+        .filter(|(k, _)| !k.starts_with(SHADOWED))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    local.insert(IN_ITEM.to_string(), Value::Null);
+    local
+}
+
+/// Before a `let` or `var` binds `name` in a loop item, keeps the value of
+/// the outer `name` it hides (the first time only).
+fn shadowing(env: &mut Vars, name: &str) {
+    if !env.contains_key(IN_ITEM) {
+        return;
+    }
+    if let Some(old) = env.get(name).cloned() {
+        env.entry(format!("{SHADOWED}{name}")).or_insert(old);
+    }
+}
+
+/// Copies the outer `var`s `names` from a loop item's scope to the scope
+/// around the loop: their value before the item hid them with its own
+/// `let` or `var`, or else their last value.
 fn copy_back(names: &[String], local: &Vars, env: &mut Vars) {
     for name in names {
-        if let Some(v) = local.get(name) {
+        let v = local
+            .get(&format!("{SHADOWED}{name}"))
+            .or_else(|| local.get(name));
+        if let Some(v) = v {
             env.insert(name.clone(), v.clone());
         }
     }
 }
 
-/// The names a loop body assigns (`x = ...`, `x += ...`) but does not
-/// declare itself: the outer `var`s it changes.
+/// The names a loop body assigns (`x = ...`, `x += ...`), at any depth.
 fn outer_writes(stmts: &[Stmt]) -> Vec<String> {
-    fn walk(stmts: &[Stmt], assigned: &mut Vec<String>, declared: &mut Vec<String>) {
+    fn walk(stmts: &[Stmt], out: &mut Vec<String>) {
         for s in stmts {
-            walk_stmt(s, assigned, declared);
+            walk_stmt(s, out);
         }
     }
-    fn walk_stmt(s: &Stmt, assigned: &mut Vec<String>, declared: &mut Vec<String>) {
+    fn walk_stmt(s: &Stmt, out: &mut Vec<String>) {
         match &s.kind {
-            StmtKind::Assign(a) => assigned.push(a.name.name.clone()),
-            StmtKind::Let(l) | StmtKind::Var(l) => declared.push(l.name.name.clone()),
+            StmtKind::Assign(a) => out.push(a.name.name.clone()),
             StmtKind::Step(st) => {
-                declared.push(st.name.name.clone());
                 for a in st.arms.iter().flatten() {
-                    walk_stmt(&a.body, assigned, declared);
+                    walk_stmt(&a.body, out);
                 }
             }
             StmtKind::If(i) => {
-                walk(&i.then.stmts, assigned, declared);
+                walk(&i.then.stmts, out);
                 match &i.otherwise {
-                    Some(Else::Block(b)) => walk(&b.stmts, assigned, declared),
-                    Some(Else::If(s)) => walk_stmt(s, assigned, declared),
+                    Some(Else::Block(b)) => walk(&b.stmts, out),
+                    Some(Else::If(s)) => walk_stmt(s, out),
                     None => {}
                 }
             }
-            StmtKind::For(f) => {
-                declared.push(f.var.name.clone());
-                walk(&f.body.stmts, assigned, declared);
-            }
-            StmtKind::Parallel(b) | StmtKind::Block(b) => walk(&b.stmts, assigned, declared),
+            StmtKind::For(f) => walk(&f.body.stmts, out),
+            StmtKind::Parallel(b) | StmtKind::Block(b) => walk(&b.stmts, out),
             StmtKind::Trigger(_)
+            | StmtKind::Let(_)
+            | StmtKind::Var(_)
             | StmtKind::Wait(_)
             | StmtKind::Log(_)
             | StmtKind::Fail(_)
             | StmtKind::Return(_) => {}
         }
     }
-    let mut assigned = Vec::new();
-    let mut declared = Vec::new();
-    walk(stmts, &mut assigned, &mut declared);
-    assigned.retain(|n| !declared.contains(n));
-    assigned.sort();
-    assigned.dedup();
-    assigned
+    let mut out = Vec::new();
+    walk(stmts, &mut out);
+    out.sort();
+    out.dedup();
+    out
 }
 
 fn collect_steps(stmts: &[Stmt], out: &mut Vec<String>) {
