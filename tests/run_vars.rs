@@ -425,3 +425,18 @@ runbook main(ids: [int]) {
         .collect();
     assert_eq!(leaks, [5, 8], "{out}");
 }
+
+#[test]
+fn check_rejects_assigning_a_name_bound_differently_on_two_paths() {
+    let src = "runbook main(c: bool) {\n  var x = 0\n  if c {\n    var x = 1\n  }\n  x += 1\n  log \"{x}\"\n}\n";
+    let out = check_source(src);
+    assert_eq!(
+        codes(&out),
+        [("rbk::assign_immutable".to_string(), "error".to_string())]
+    );
+    // Declared once, assigned on both paths: fine.
+    let src = "runbook main(c: bool) {\n  var x = 0\n  if c {\n    x = 1\n  }\n  x += 1\n  log \"{x}\"\n}\n";
+    let out = check_source(src);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(codes(&out).is_empty(), "{out}");
+}

@@ -37,6 +37,8 @@ pub(crate) enum BindKind {
     Param,
     Step,
     Loop,
+    /// Bound by different statements on different paths.
+    Mixed,
 }
 
 pub(crate) type Vars = HashMap<String, Binding>;

@@ -407,6 +407,11 @@ impl<'p> Cx<'p> {
                     "the loop variable",
                     "keep what you need in a `var` declared before the loop, and assign that".to_string(),
                 ),
+                BindKind::Mixed => (
+                    "bound by different statements on different paths".to_string(),
+                    "one of them",
+                    format!("declare it once, before the branches: `var {n} = ...`, and assign it in them"),
+                ),
                 BindKind::Let | BindKind::Var => (
                     "a `let`, which never changes".to_string(),
                     "declared with `let` here",
@@ -1364,7 +1369,13 @@ fn merge(a: State, b: State) -> State {
             Binding {
                 ty,
                 span: va.span,
-                kind: va.kind,
+                // Paths that bound the name differently leave nothing one
+                // assignment could safely change.
+                kind: if va.span == vb.span {
+                    va.kind
+                } else {
+                    BindKind::Mixed
+                },
             },
         );
     }
