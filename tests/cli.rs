@@ -147,6 +147,32 @@ fn graph_dot_renders_with_graphviz() {
 }
 
 #[test]
+fn graph_shows_var_and_assignments() {
+    let o = rbk(&["graph", "examples/ticket_digest.rbk", "morning_digest"]);
+    assert_eq!(o.status.code(), Some(0));
+    let text = stdout(&o);
+    for want in [
+        "(\"var open = 0\")",
+        "(\"open += 1\")",
+        "(\"critical += 1\")",
+    ] {
+        assert!(text.contains(want), "{want} in:\n{text}");
+    }
+    let o = rbk(&[
+        "graph",
+        "examples/ticket_digest.rbk",
+        "morning_digest",
+        "--format",
+        "dot",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let dot = stdout(&o);
+    for want in ["label=\"var open = 0\"", "label=\"waited_hours += age\""] {
+        assert!(dot.contains(want), "{want} in:\n{dot}");
+    }
+}
+
+#[test]
 fn graph_unknown_runbook_suggests() {
     let o = rbk(&["graph", "examples/export_poll.rbk", "nightly_sla_exprt"]);
     assert_eq!(o.status.code(), Some(2));

@@ -32,6 +32,7 @@ const WARNING_CODES: &[&str] = &[
     codes::INSECURE_TLS,
     codes::MISSING_FILE,
     codes::HARDCODED_SECRET,
+    codes::SHADOWED_IN_LOOP,
 ];
 
 fn rbk(args: &[&str]) -> Output {

@@ -200,3 +200,54 @@ fn an_unclosed_brace_is_one_error_and_sizes_are_ints() {
         }
     }
 }
+
+#[test]
+fn var_and_assignments() {
+    let src = "runbook r() {\n  var n: int = 1\n  n += 2\n  n = n * 3\n}\n";
+    let (module, diags) = parse(FileId(0), src);
+    assert!(diags.is_empty(), "{diags:?}");
+    let Item::Runbook(rb) = &module.items[0] else {
+        panic!()
+    };
+    let StmtKind::Var(v) = &rb.body.stmts[0].kind else {
+        panic!("{:?}", rb.body.stmts[0].kind)
+    };
+    assert_eq!(v.name.name, "n");
+    assert_eq!(v.ty.as_ref().map(|t| t.to_string()).as_deref(), Some("int"));
+    let StmtKind::Assign(a) = &rb.body.stmts[1].kind else {
+        panic!("{:?}", rb.body.stmts[1].kind)
+    };
+    assert_eq!(a.op, AssignOp::Add);
+    assert_eq!(&src[a.op_span.range()], "+=");
+    assert_eq!(&src[rb.body.stmts[1].span.range()], "n += 2");
+    let StmtKind::Assign(a) = &rb.body.stmts[2].kind else {
+        panic!("{:?}", rb.body.stmts[2].kind)
+    };
+    assert_eq!(a.op, AssignOp::Set);
+    assert_eq!(&src[a.value.span.range()], "n * 3");
+}
+
+#[test]
+fn var_is_reserved_and_comparisons_are_not_statements() {
+    let (_, diags) = parse(FileId(0), "runbook r() { let var = 1 }");
+    assert_eq!(diags.len(), 1);
+    assert!(
+        diags[0]
+            .help
+            .as_deref()
+            .is_some_and(|h| h.contains("reserved")),
+        "{diags:?}"
+    );
+    let (_, diags) = parse(FileId(0), "runbook r() {\n  var x = 1\n  x == 2\n}");
+    assert_eq!(diags.len(), 1);
+    assert!(diags[0].message.contains("`==`"), "{diags:?}");
+    let (_, diags) = parse(FileId(0), "runbook r() {\n  var x = 1\n  x -= 2\n}");
+    assert_eq!(diags.len(), 1);
+    assert!(diags[0].message.contains("`-=`"), "{diags:?}");
+    // An arm may assign.
+    let (_, diags) = parse(
+        FileId(0),
+        "runbook r() {\n  var x = 1\n  step s = a.b() else {\n    404 => x = 2\n    _ => x += 1\n  }\n}",
+    );
+    assert!(diags.is_empty(), "{diags:?}");
+}

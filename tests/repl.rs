@@ -210,6 +210,33 @@ fn a_bad_line_shows_a_diagnostic_and_the_next_line_works() {
 }
 
 #[test]
+fn piped_var_is_declared_changed_and_read_across_inputs() {
+    let f = fixture("var");
+    let (out, err) = piped(
+        &f,
+        "var n = 1\nn += 2\nn\nn = n * 10\nn\nvar s = \"a\"\ns += \"b\"\nlet k = 5\nk += 1\ns += 1\nk\n:vars\n",
+    );
+    let expected = r#"n : int = 1
+n : int = 3
+3 : int
+n : int = 30
+30 : int
+s : string = "a"
+s : string = "ab"
+k : int = 5
+5 : int
+k: int = 5
+n: int = 30
+s: string = ab
+"#;
+    assert_eq!(stable(&out, f.addr), expected, "stderr: {err}");
+    // A `let` stays fixed; a `var` keeps its type.
+    assert!(err.contains("rbk::assign_immutable"), "{err}");
+    assert!(err.contains("`var k = ...`"), "{err}");
+    assert!(err.contains("rbk::type_mismatch"), "{err}");
+}
+
+#[test]
 fn pty_call_let_and_multiline() {
     let f = fixture("pty");
     let mut s = spawn(&f);

@@ -249,6 +249,8 @@ const INSERTS: &[&str] = &[
     "method",
     "runbook",
     "let",
+    "var",
+    "+=",
     "step",
     "if",
     "else",
@@ -648,6 +650,11 @@ fn long_flat_programs() {
     run_deep("x\n".repeat(10_000));
     run_deep(format!("runbook r() {{ {} }}", "log 1\n".repeat(10_000)));
     run_deep(format!("runbook r() {{ {} }}", "let ".repeat(10_000)));
+    run_deep(format!(
+        "runbook r() {{ var x = 0\n{} log x }}",
+        "x += 1\n".repeat(10_000)
+    ));
+    run_deep(format!("runbook r() {{ {} }}", "x = ".repeat(10_000)));
 }
 
 #[test]
@@ -686,6 +693,15 @@ fn edge_cases() {
         "runbook r() { step s = r() }",
         "runbook r() { step s = run r() }",
         "runbook \u{e9}() {}",
+        "runbook r() { var }",
+        "runbook r() { var x }",
+        "runbook r() { x += }",
+        "runbook r() { x = = 1 }",
+        "runbook r() { x =+ 1 }",
+        "runbook r() { var x = 1 x += x x = x }",
+        "runbook r() { var x: [int] = [] for i in [1] parallel 2 { x += [i] } }",
+        "runbook r() { var x = null x = 1 x += null }",
+        "runbook r(l: [int]) { var n = 0 for i in l { n += i let n = 2 n = 3 } }",
         "instance \u{e9} { url = \"\u{1F600}\" }",
     ] {
         run_deep(text.to_string());

@@ -25,6 +25,20 @@ pub(crate) enum Ctx {
 pub(crate) struct Binding {
     pub ty: T,
     pub span: Span,
+    /// What bound the name, which decides whether it may be assigned.
+    pub kind: BindKind,
+}
+
+/// What bound a name: only a `var` may be assigned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BindKind {
+    Let,
+    Var,
+    Param,
+    Step,
+    Loop,
+    /// Bound by different statements on different paths.
+    Mixed,
 }
 
 pub(crate) type Vars = HashMap<String, Binding>;

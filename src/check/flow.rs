@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use super::Cx;
-use super::expr::{Binding, Ctx, Declared, Scope, Vars};
+use super::expr::{BindKind, Binding, Ctx, Declared, Scope, Vars, article};
 use super::methods::{method_outputs, param_vars};
 use super::resolve::{did_you_mean, duplicate};
 use super::types::{StepTy, T, Ty, assignable, resolve_type};
@@ -27,6 +27,23 @@ struct Flow {
     declared: HashMap<String, Declared>,
     /// The type each step has when it succeeds, by name.
     steps: RefCell<HashMap<String, Rc<StepTy>>>,
+    /// The loops and `parallel` blocks around the statement being checked,
+    /// innermost last.
+    frames: RefCell<Vec<Frame>>,
+}
+
+/// A loop body or a `parallel` block being checked.
+struct Frame {
+    /// Its items or branches run at once.
+    parallel: bool,
+    /// A `for` loop (not a `parallel { }` block).
+    is_for: bool,
+    /// What to point at: `parallel N`, the loop head, or `parallel`.
+    span: Span,
+    /// The bindings visible where it starts.
+    outer: Vars,
+    /// The steps of a loop body: lists of the items' results after it.
+    results: Vec<String>,
 }
 
 impl<'p> Cx<'p> {
@@ -37,6 +54,7 @@ impl<'p> Cx<'p> {
         let flow = Flow {
             declared,
             steps: RefCell::new(HashMap::new()),
+            frames: RefCell::new(Vec::new()),
         };
         let state = State { vars, live: true };
         self.block(&rb.body, state, &flow, true);
@@ -47,6 +65,7 @@ impl<'p> Cx<'p> {
         let flow = Flow {
             declared: HashMap::new(),
             steps: RefCell::new(HashMap::new()),
+            frames: RefCell::new(Vec::new()),
         };
         let end = self.stmt(
             s,
@@ -73,7 +92,7 @@ impl<'p> Cx<'p> {
 
     fn collect_stmt(&mut self, s: &Stmt, params: &Vars, out: &mut HashMap<String, Declared>) {
         match &s.kind {
-            StmtKind::Let(l) => {
+            StmtKind::Let(l) | StmtKind::Var(l) => {
                 if let Some(d) = out.get(&l.name.name) {
                     if d.is_step {
                         self.report(
@@ -189,7 +208,8 @@ impl<'p> Cx<'p> {
                 self.trigger(t, s.span, false, &state);
                 state
             }
-            StmtKind::Let(l) => {
+            StmtKind::Let(l) | StmtKind::Var(l) => {
+                let is_var = matches!(s.kind, StmtKind::Var(_));
                 let t = self.eval(&l.value, &state, flow);
                 let ty = match &l.ty {
                     Some(te) => match resolve_type(te) {
@@ -207,20 +227,34 @@ impl<'p> Cx<'p> {
                     },
                     None => t,
                 };
+                self.shadow_in_loop(&l.name, is_var, &state, flow);
                 let mut state = state;
                 state.vars.insert(
                     l.name.name.clone(),
                     Binding {
                         ty,
                         span: l.name.span,
+                        kind: if is_var { BindKind::Var } else { BindKind::Let },
                     },
                 );
                 state
+            }
+            StmtKind::Assign(a) => {
+                let t = self.eval(&a.value, &state, flow);
+                self.assign(a, t, state, flow)
             }
             StmtKind::Step(st) => self.step(st, state, flow),
             StmtKind::If(i) => self.if_stmt(i, state, flow),
             StmtKind::For(f) => self.for_stmt(f, state, flow),
             StmtKind::Parallel(b) => {
+                let start = s.span.start as usize;
+                flow.frames.borrow_mut().push(Frame {
+                    parallel: true,
+                    is_for: false,
+                    span: Span::new(s.span.file, start, start + "parallel".len()),
+                    outer: state.vars.clone(),
+                    results: Vec::new(),
+                });
                 let mut out = state.clone();
                 for branch in &b.stmts {
                     let end = self.stmt(branch, state.clone(), flow);
@@ -233,6 +267,7 @@ impl<'p> Cx<'p> {
                         }
                     }
                 }
+                flow.frames.borrow_mut().pop();
                 out
             }
             StmtKind::Block(b) => self.block(b, state, flow, false),
@@ -275,6 +310,221 @@ impl<'p> Cx<'p> {
                 }
             }
         }
+    }
+
+    /// A `let` or `var` in a loop body that hides a name from outside the
+    /// loop: it is new for each item, so the outer one never changes.
+    fn shadow_in_loop(&mut self, name: &Ident, is_var: bool, state: &State, flow: &Flow) {
+        let n = &name.name;
+        let (outer_span, outer_kind) = {
+            let frames = flow.frames.borrow();
+            let Some(frame) = frames.iter().rev().find(|f| f.is_for) else {
+                return;
+            };
+            let Some(outer) = frame.outer.get(n) else {
+                return;
+            };
+            if state.vars.get(n).map(|b| b.span) != Some(outer.span) {
+                return;
+            }
+            (outer.span, outer.kind)
+        };
+        let word = if is_var { "var" } else { "let" };
+        let help = if outer_kind == BindKind::Var {
+            format!(
+                "to change the outer `{n}`, assign it without `{word}`: `{n} = ...` or `{n} += ...`; otherwise give this one another name"
+            )
+        } else {
+            format!(
+                "to change a value across the items, declare it before the loop with `var {n} = ...` and assign it inside with `{n} = ...` or `{n} += ...`; otherwise give this one another name"
+            )
+        };
+        let mut d = Diagnostic::warning(
+            codes::SHADOWED_IN_LOOP,
+            format!(
+                "this `{word}` makes a new `{n}` for each item; it does not change the outer `{n}`"
+            ),
+        )
+        .at(name.span, format!("a new `{n}`, gone after each item"))
+        .help(help);
+        if outer_span != Span::default() {
+            d = d.also(
+                outer_span,
+                format!("the outer `{n}`, which the loop leaves unchanged"),
+            );
+        }
+        self.report(d);
+    }
+
+    /// `NAME = EXPR` and `NAME += EXPR`: only a `var` may change, never
+    /// from inside parallel work, and never to another type.
+    fn assign(&mut self, a: &Assign, t: T, mut state: State, flow: &Flow) -> State {
+        let n = &a.name.name;
+        let Some(b) = state.vars.get(n).cloned() else {
+            if flow.declared.contains_key(n) {
+                // Declared on another path or later: reported as a read is.
+                let read = Expr {
+                    kind: ExprKind::Name(a.name.clone()),
+                    span: a.name.span,
+                };
+                self.eval(&read, &state, flow);
+            } else {
+                let vars: Vec<&str> = state
+                    .vars
+                    .iter()
+                    .filter(|(_, b)| b.kind == BindKind::Var)
+                    .map(|(k, _)| k.as_str())
+                    .collect();
+                let help = match super::suggest(n, vars) {
+                    Some(s) => format!("did you mean `{s}`? or declare it first: `var {n} = ...`"),
+                    None => format!("declare it first: `var {n} = ...`"),
+                };
+                self.report(
+                    Diagnostic::error(
+                        codes::UNKNOWN_NAME,
+                        format!("`{n}` is assigned, but no variable has this name here"),
+                    )
+                    .at(a.name.span, "not declared")
+                    .help(help),
+                );
+            }
+            return state;
+        };
+        if b.kind != BindKind::Var {
+            let (what, label, help) = match b.kind {
+                BindKind::Param => (
+                    "a parameter, which never changes".to_string(),
+                    "the parameter",
+                    format!("copy it into a variable and change that: `var current = {n}`"),
+                ),
+                BindKind::Step => (
+                    "the result of a step".to_string(),
+                    "the step",
+                    "a step's name always means its result; keep what you need in a `var` with another name".to_string(),
+                ),
+                BindKind::Loop => (
+                    "the loop variable, which is each item in turn".to_string(),
+                    "the loop variable",
+                    "keep what you need in a `var` declared before the loop, and assign that".to_string(),
+                ),
+                BindKind::Mixed => (
+                    "bound by different statements on different paths".to_string(),
+                    "one of them",
+                    format!("declare it once, before the branches: `var {n} = ...`, and assign it in them"),
+                ),
+                BindKind::Let | BindKind::Var => (
+                    "a `let`, which never changes".to_string(),
+                    "declared with `let` here",
+                    format!("declare it with `var` to change it later: `var {n} = ...`"),
+                ),
+            };
+            let mut d = Diagnostic::error(
+                codes::ASSIGN_IMMUTABLE,
+                format!("`{n}` cannot be assigned: it is {what}"),
+            )
+            .at(a.name.span, "assigned here")
+            .help(help);
+            if b.span != Span::default() {
+                d = d.also(b.span, label);
+            }
+            self.report(d);
+            return state;
+        }
+        let race = flow
+            .frames
+            .borrow()
+            .iter()
+            .rev()
+            .find(|f| f.parallel && f.outer.get(n).is_some_and(|o| o.span == b.span))
+            .map(|f| (f.span, f.is_for, f.results.first().cloned()));
+        if let Some((at, is_for, result)) = race {
+            let d = if is_for {
+                Diagnostic::error(
+                    codes::PARALLEL_ASSIGN,
+                    format!("`{n}` is changed inside `for ... parallel`, where the items run at once"),
+                )
+                .at(a.name.span, "items would race to change it")
+                .also(at, "items run in parallel")
+                .help(match result {
+                    Some(r) => format!(
+                        "use the loop's result list instead: after the loop `{r}` is the list of every item's result, so change `{n}` from it there (`for r in {r} {{ ... }}`); or drop `parallel` so that the items run in order"
+                    ),
+                    None => format!(
+                        "use the loop's result list instead: after the loop each step of its body is the list of every item's result, so change `{n}` from it there; or drop `parallel` so that the items run in order"
+                    ),
+                })
+            } else {
+                Diagnostic::error(
+                    codes::PARALLEL_ASSIGN,
+                    format!("`{n}` is changed inside a `parallel` branch, where the branches run at once"),
+                )
+                .at(a.name.span, "branches would race to change it")
+                .also(at, "branches run in parallel")
+                .help(format!(
+                    "let each branch run its step, and change `{n}` after the block from the steps' results"
+                ))
+            };
+            self.report(d);
+            return state;
+        }
+        let target = &b.ty.ty;
+        let value = self.program.sources.snippet(a.value.span);
+        let value = if value.len() <= 40 && !value.contains('\n') {
+            value.to_string()
+        } else {
+            "...".to_string()
+        };
+        let problem = match a.op {
+            AssignOp::Set if !assignable(&t.ty, target) => Some((
+                format!(
+                    "`{n}` holds {}, so it cannot take {}",
+                    held(target),
+                    article(&t.to_string())
+                ),
+                if *target == Ty::Null {
+                    format!("declare the type it will hold: `var {n}: string? = null`")
+                } else {
+                    "the type of a `var` never changes; convert the value (`string(x)`, `int(x)`), or use another variable".to_string()
+                },
+            )),
+            AssignOp::Add if !add_fits(target, &t.ty) => Some((
+                format!(
+                    "`+=` cannot add {} to `{n}`, which holds {}",
+                    article(&t.to_string()),
+                    held(target)
+                ),
+                match (target, &t.ty) {
+                    (Ty::List(e), v) if assignable(v, e) => {
+                        format!("append a one-item list: `{n} += [{value}]`")
+                    }
+                    (Ty::Int, Ty::Float) => format!(
+                        "adding a float would make `{n}` a float; declare it `var {n}: float = ...`"
+                    ),
+                    (Ty::Str, _) => {
+                        format!("join text by interpolating the value: `{n} += \"{{{value}}}\"`")
+                    }
+                    _ => {
+                        "`+=` adds numbers, joins strings and appends a list to a list".to_string()
+                    }
+                },
+            )),
+            _ => None,
+        };
+        if let Some((message, help)) = problem {
+            let mut d = Diagnostic::error(codes::TYPE_MISMATCH, message)
+                .at(a.value.span, format!("this is {}", article(&t.to_string())))
+                .help(help);
+            if b.span != Span::default() {
+                d = d.also(b.span, format!("declared as {} here", held(target)));
+            }
+            self.report(d);
+        }
+        if t.secret
+            && let Some(bound) = state.vars.get_mut(n)
+        {
+            bound.ty.secret = true;
+        }
+        state
     }
 
     fn eval(&mut self, e: &Expr, state: &State, flow: &Flow) -> T {
@@ -383,6 +633,7 @@ impl<'p> Cx<'p> {
                 Binding {
                     ty: T::new(Ty::Step(Rc::new(t))),
                     span: st.name.span,
+                    kind: BindKind::Step,
                 },
             );
             s
@@ -835,11 +1086,58 @@ impl<'p> Cx<'p> {
             Binding {
                 ty: item,
                 span: f.var.span,
+                kind: BindKind::Loop,
             },
         );
-        let end = self.block(&f.body, inner, flow, false);
-        // After the loop each step of the body is the list of its results.
+        flow.frames.borrow_mut().push(Frame {
+            parallel: f.parallel.is_some(),
+            is_for: true,
+            span: match &f.parallel {
+                Some(p) => p.span,
+                None => f.var.span.to(f.iter.span),
+            },
+            outer: state.vars.clone(),
+            results: {
+                let mut names = Vec::new();
+                collect_step_names(&f.body, &mut names);
+                names
+            },
+        });
+        let mark = self.diags.len();
+        let mut end = self.block(&f.body, inner.clone(), flow, false);
+        // An outer `var` that one item taints with a secret is tainted for
+        // the items after it: check the body again from there.
+        let tainted: Vec<String> = state
+            .vars
+            .iter()
+            .filter(|(k, b)| {
+                b.kind == BindKind::Var
+                    && !b.ty.secret
+                    && end
+                        .vars
+                        .get(*k)
+                        .is_some_and(|e| e.span == b.span && e.ty.secret)
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        if !tainted.is_empty() {
+            self.diags.truncate(mark);
+            for k in &tainted {
+                if let Some(b) = inner.vars.get_mut(k) {
+                    b.ty.secret = true;
+                }
+            }
+            end = self.block(&f.body, inner, flow, false);
+        }
+        flow.frames.borrow_mut().pop();
+        // After the loop each step of the body is the list of its results,
+        // and each outer `var` holds what the last item wrote.
         let mut after = state;
+        for k in &tainted {
+            if let Some(b) = after.vars.get_mut(k) {
+                b.ty.secret = true;
+            }
+        }
         let mut names = Vec::new();
         collect_step_names(&f.body, &mut names);
         for name in names {
@@ -864,6 +1162,7 @@ impl<'p> Cx<'p> {
                 Binding {
                     ty: T::new(Ty::List(Box::new(ty))),
                     span,
+                    kind: BindKind::Step,
                 },
             );
         }
@@ -1025,6 +1324,28 @@ fn mark_succeeded(state: &mut State, step: &str) {
     }
 }
 
+/// A var's type in words: "an int", "a list `[string]`".
+fn held(ty: &Ty) -> String {
+    match ty {
+        Ty::List(_) => format!("a list `{ty}`"),
+        _ => article(&ty.to_string()),
+    }
+}
+
+/// Whether `+=` may add a value of type `value` to a var of type `target`
+/// without changing its type: numbers, strings, a list to a list.
+fn add_fits(target: &Ty, value: &Ty) -> bool {
+    match (target, value) {
+        (Ty::Any, _) | (_, Ty::Any) | (Ty::Json, _) => true,
+        (Ty::Int, Ty::Int | Ty::Json) => true,
+        (Ty::Float, Ty::Int | Ty::Float | Ty::Json) => true,
+        (Ty::Str, Ty::Str | Ty::Json) => true,
+        (Ty::List(_), Ty::Json) => true,
+        (Ty::List(e), Ty::List(v)) => assignable(v, e),
+        _ => false,
+    }
+}
+
 /// The state after two paths join.
 fn merge(a: State, b: State) -> State {
     if !a.live {
@@ -1049,7 +1370,20 @@ fn merge(a: State, b: State) -> State {
                 (x, y) => T::secret(super::types::unify(x, y), va.ty.secret || vb.ty.secret),
             }
         };
-        vars.insert(k, Binding { ty, span: va.span });
+        vars.insert(
+            k,
+            Binding {
+                ty,
+                span: va.span,
+                // Paths that bound the name differently leave nothing one
+                // assignment could safely change.
+                kind: if va.span == vb.span {
+                    va.kind
+                } else {
+                    BindKind::Mixed
+                },
+            },
+        );
     }
     State { vars, live: true }
 }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::Cx;
-use super::expr::{Binding, Ctx, Scope, Vars};
+use super::expr::{BindKind, Binding, Ctx, Scope, Vars};
 use super::resolve::did_you_mean;
 use super::settings::{Field, Kind, RETRY, SETTING_CODES, f, req};
 use super::types::{RESULT_FIELDS, T, Ty, assignable, resolve_type};
@@ -92,6 +92,7 @@ pub(crate) fn param_vars(cx: &mut Cx, params: &[Param], ctx: Ctx) -> Vars {
             Binding {
                 ty,
                 span: p.name.span,
+                kind: BindKind::Param,
             },
         );
     }

@@ -169,26 +169,37 @@ pub struct ReplChecked {
     pub diagnostics: Vec<Diagnostic>,
     /// Every binding after the input (the old ones, plus what it bound).
     pub bindings: Vec<(String, types::T)>,
+    /// The names among `bindings` declared with `var` (assignable).
+    pub mutable: Vec<String>,
     /// The type of an expression input.
     pub ty: Option<types::T>,
 }
 
 /// Checks one REPL input against the loaded program and the session's
-/// bindings (names with their types).
+/// bindings (names with their types; `mutable` names those declared `var`).
 pub fn check_repl(
     program: &Program,
     bindings: &[(String, types::T)],
+    mutable: &[String],
     input: &crate::syntax::ReplInput,
 ) -> ReplChecked {
     let mut cx = Cx::new(program);
     let vars: expr::Vars = bindings
         .iter()
         .map(|(k, t)| {
+            let kind = if mutable.contains(k) {
+                expr::BindKind::Var
+            } else if matches!(t.ty, types::Ty::Step(_)) {
+                expr::BindKind::Step
+            } else {
+                expr::BindKind::Let
+            };
             (
                 k.clone(),
                 expr::Binding {
                     ty: t.clone(),
                     span: Span::default(),
+                    kind,
                 },
             )
         })
@@ -207,11 +218,18 @@ pub fn check_repl(
     };
     let mut diagnostics = cx.diags;
     diagnostic::sort(&mut diagnostics);
+    let mut mutable: Vec<String> = vars
+        .iter()
+        .filter(|(_, b)| b.kind == expr::BindKind::Var)
+        .map(|(k, _)| k.clone())
+        .collect();
+    mutable.sort();
     let mut bindings: Vec<(String, types::T)> = vars.into_iter().map(|(k, b)| (k, b.ty)).collect();
     bindings.sort_by(|a, b| a.0.cmp(&b.0));
     ReplChecked {
         diagnostics,
         bindings,
+        mutable,
         ty,
     }
 }

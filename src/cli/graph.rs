@@ -171,14 +171,28 @@ impl Graph<'_> {
                 self.connect(open, n);
                 vec![(n, None)]
             }
-            StmtKind::Let(l) => {
+            StmtKind::Let(l) | StmtKind::Var(l) => {
+                let word = if matches!(s.kind, StmtKind::Var(_)) {
+                    "var"
+                } else {
+                    "let"
+                };
                 let n = self.node(
                     Shape::Action,
-                    format!("let {} = {}", l.name.name, self.text(l.value.span)),
+                    format!("{word} {} = {}", l.name.name, self.text(l.value.span)),
                 );
                 self.connect(open, n);
                 vec![(n, None)]
             }
+            StmtKind::Assign(a) => self.action(
+                open,
+                format!(
+                    "{} {} {}",
+                    a.name.name,
+                    a.op.as_str(),
+                    self.text(a.value.span)
+                ),
+            ),
             StmtKind::Wait(e) => self.action(open, format!("wait {}", self.text(e.span))),
             StmtKind::Log(e) => self.action(open, format!("log {}", self.text(e.span))),
             StmtKind::Fail(e) => {

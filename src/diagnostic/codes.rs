@@ -41,6 +41,9 @@ codes! {
     UNBOUND_STEP = "rbk::unbound_step": "A step is read where it may not have run.";
     UNBOUND_OUTPUT = "rbk::unbound_output": "A step output is read where the step may not have succeeded.";
     UNBOUND_VARIABLE = "rbk::unbound_variable": "A variable is read where it may not be bound.";
+    ASSIGN_IMMUTABLE = "rbk::assign_immutable": "A `let`, parameter, step or loop variable is assigned; only a `var` changes.";
+    PARALLEL_ASSIGN = "rbk::parallel_assign": "An outer `var` is assigned inside `for ... parallel` or a `parallel` branch.";
+    SHADOWED_IN_LOOP = "rbk::shadowed_in_loop": "A `let` or `var` in a loop hides a name from outside the loop.";
     UNREACHABLE = "rbk::unreachable": "A statement can never run.";
     UNBOUNDED_LOOP = "rbk::unbounded_loop": "A polling loop has no `max`.";
     RESERVED_OUTPUT = "rbk::reserved_output": "An output takes a name every step result already has.";

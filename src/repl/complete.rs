@@ -125,7 +125,7 @@ impl ReplHelper {
                 .filter(|(v, _)| v.starts_with(word) && !word.is_empty())
                 .map(|(v, _)| v.clone()),
         );
-        for kw in ["let ", "step "] {
+        for kw in ["let ", "var ", "step "] {
             if start == 0 && !word.is_empty() && kw.starts_with(word) {
                 out.push(kw.to_string());
             }
@@ -267,5 +267,6 @@ mod tests {
         assert_eq!(h.candidates("user.l", 6).1, vec!["user.login"]);
         assert_eq!(h.candidates(":me", 3).1, vec![":methods"]);
         assert_eq!(h.candidates("run onb", 7).1, vec!["onboard("]);
+        assert_eq!(h.candidates("va", 2).1, vec!["var "]);
     }
 }

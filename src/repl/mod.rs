@@ -48,6 +48,7 @@ pub fn run(opts: &ReplOptions) -> u8 {
         file_root: opts.file_root.root_for_all(&opts.files),
         program: empty_program(),
         bindings: Vec::new(),
+        mutable: Vec::new(),
         values: Vars::new(),
         instance: opts.instance.clone(),
         env,
@@ -84,6 +85,8 @@ struct Session {
     file_root: crate::files::FileRoot,
     program: Program,
     bindings: Vec<(String, T)>,
+    /// The names among `bindings` declared with `var`.
+    mutable: Vec<String>,
     values: Vars,
     instance: Option<String>,
     env: HashMap<String, String>,
@@ -423,7 +426,8 @@ impl Session {
     fn help(&self, name: &str) {
         if name.is_empty() {
             println!(
-                "Type a method call, `let NAME = EXPR`, `step NAME = CALL` or any expression.\n\
+                "Type a method call, `let NAME = EXPR`, `var NAME = EXPR` (then `NAME = EXPR`, `NAME += EXPR`),\n\
+                 `step NAME = CALL` or any expression.\n\
                  :help NAME        signature and docs of a method, integration, runbook or function\n\
                  :methods          every method\n\
                  :vars             the variables bound so far\n\
@@ -559,7 +563,7 @@ impl Session {
         {
             self.bindings.retain(|(n, _)| *n != st.name.name);
         }
-        let checked = check_repl(&program, &self.bindings, &input);
+        let checked = check_repl(&program, &self.bindings, &self.mutable, &input);
         if !checked.diagnostics.is_empty() {
             eprint!(
                 "{}",
@@ -621,6 +625,7 @@ impl Session {
                         self.show_exchanges(&observer, &rt);
                         self.show_error(&program, &e);
                         // A failed step is still bound, so its status can be read.
+                        self.mutable = checked.mutable.clone();
                         self.keep(values, &checked.bindings, s);
                         return;
                     }
@@ -632,21 +637,27 @@ impl Session {
                 {
                     self.show_outputs(&st.name.name, r, &rt);
                 }
-                if let StmtKind::Let(l) = &s.kind
-                    && let Some(v) = values.get(&l.name.name)
+                let bound = match &s.kind {
+                    StmtKind::Let(l) | StmtKind::Var(l) => Some(&l.name),
+                    StmtKind::Assign(a) => Some(&a.name),
+                    _ => None,
+                };
+                if let Some(name) = bound
+                    && let Some(v) = values.get(&name.name)
                 {
                     let ty = checked
                         .bindings
                         .iter()
-                        .find(|(n, _)| *n == l.name.name)
+                        .find(|(n, _)| *n == name.name)
                         .map(|(_, t)| t.to_string())
                         .unwrap_or_default();
                     println!(
                         "{} : {ty} = {}",
-                        l.name.name,
+                        name.name,
                         short(&rt.mask(&pretty(v)), BODY_LIMIT)
                     );
                 }
+                self.mutable = checked.mutable.clone();
                 self.keep(values, &checked.bindings, s);
             }
         }

@@ -13,7 +13,7 @@ use super::outputs::{Response, convert};
 use super::retry::retry_after;
 use super::value::{StepResult, Value};
 use super::{Exchange, RunError, Runtime};
-use crate::check::types::resolve_type;
+use crate::check::types::{Ty, resolve_type};
 use crate::syntax::ast::*;
 
 /// Why a call did not succeed; else arms match on it.
@@ -100,7 +100,43 @@ impl Runtime {
                 StmtKind::Trigger(_) => {}
                 StmtKind::Let(l) => {
                     let v = self.eval(&l.value, env)?;
+                    shadowing(env, &l.name.name);
                     env.insert(l.name.name.clone(), v);
+                }
+                StmtKind::Var(l) => {
+                    let v = self.eval(&l.value, env)?;
+                    shadowing(env, &l.name.name);
+                    // A `var` keeps its type: one declared float stays a float.
+                    let declared_float =
+                        l.ty.as_ref()
+                            .and_then(|t| resolve_type(t).ok())
+                            .is_some_and(|t| t.ty == Ty::Float);
+                    let v = if declared_float { as_float(v) } else { v };
+                    env.insert(l.name.name.clone(), v);
+                }
+                StmtKind::Assign(a) => {
+                    let v = match a.op {
+                        AssignOp::Set => self.eval(&a.value, env)?,
+                        AssignOp::Add => {
+                            let sum = Expr {
+                                kind: ExprKind::Binary(
+                                    BinaryOp::Add,
+                                    Box::new(Expr {
+                                        kind: ExprKind::Name(a.name.clone()),
+                                        span: a.name.span,
+                                    }),
+                                    Box::new(a.value.clone()),
+                                ),
+                                span: s.span,
+                            };
+                            self.eval(&sum, env)?
+                        }
+                    };
+                    let v = match env.get(&a.name.name).map(Value::reveal) {
+                        Some(Value::Float(_)) => as_float(v),
+                        _ => v,
+                    };
+                    env.insert(a.name.name.clone(), v);
                 }
                 StmtKind::Step(st) => return self.step(st, env).await,
                 StmtKind::If(i) => {
@@ -898,6 +934,33 @@ impl Runtime {
                 }
             },
         };
+        // The outer `var`s the body assigns: a sequential loop sees each
+        // item's changes in the next, and keeps the last value after it.
+        let writes: Vec<String> = outer_writes(&f.body.stmts)
+            .into_iter()
+            .filter(|n| env.contains_key(n))
+            .collect();
+        if f.parallel.is_none() {
+            let mut per_step: Vec<Vec<Value>> = vec![Vec::new(); steps.len()];
+            for item in items {
+                let mut local = item_scope(env);
+                local.insert(f.var.name.clone(), item);
+                let flow = self.block(&f.body.stmts, &mut local).await?;
+                copy_back(&writes, &local, env);
+                if let Flow::Return(v) = flow {
+                    return Ok(Flow::Return(v));
+                }
+                for (i, name) in steps.iter().enumerate() {
+                    if let Some(v) = local.get(name) {
+                        per_step[i].push(v.clone());
+                    }
+                }
+            }
+            for (name, list) in steps.into_iter().zip(per_step) {
+                env.insert(name, Value::list(list));
+            }
+            return Ok(Flow::Normal);
+        }
         let base: &Vars = env;
         let count = items.len();
         let futures = items.into_iter().enumerate().map(|(n, item)| {
@@ -942,7 +1005,7 @@ impl Runtime {
     async fn pages(
         &self,
         f: &For,
-        env: &Vars,
+        env: &mut Vars,
         integration: &str,
         method: &str,
         args: Vec<(Option<String>, Value)>,
@@ -993,6 +1056,10 @@ impl Runtime {
                 set_query(&mut first.url, &sp.to_text(), &sz.to_string());
             }
         }
+        let writes: Vec<String> = outer_writes(&f.body.stmts)
+            .into_iter()
+            .filter(|n| env.contains_key(n))
+            .collect();
         let mut per_step: Vec<Vec<Value>> = vec![Vec::new(); steps.len()];
         let mut next = Some(first);
         let mut count = 0usize;
@@ -1096,9 +1163,11 @@ impl Runtime {
                     ));
                 }
             }
-            let mut local = env.clone();
+            let mut local = item_scope(env);
             local.insert(f.var.name.clone(), Value::Step(Arc::new(result)));
-            if let Flow::Return(v) = self.block(&f.body.stmts, &mut local).await? {
+            let flow = self.block(&f.body.stmts, &mut local).await?;
+            copy_back(&writes, &local, env);
+            if let Flow::Return(v) = flow {
                 return Ok((Vec::new(), Some(v)));
             }
             for (i, name) in steps.iter().enumerate() {
@@ -1171,6 +1240,98 @@ fn matches(p: &Pattern, failure: &Failure) -> bool {
         (PatternKind::Error, Failure::Error) => true,
         _ => false,
     }
+}
+
+/// An int as a float (secret taint kept); any other value as it is.
+fn as_float(v: Value) -> Value {
+    match v.reveal() {
+        Value::Int(n) => Value::Float(*n as f64).taint(v.is_secret()),
+        _ => v,
+    }
+}
+
+/// Marks a loop item's scope (see [`item_scope`]).
+const IN_ITEM: &str = "\0item";
+/// Prefixes the value an outer name had when the item shadowed it.
+const SHADOWED: &str = "\0shadowed:";
+
+/// The scope of one item of a sequential loop: the scope around the loop,
+/// marked so that a `let` or `var` that hides an outer name keeps the outer
+/// value for [`copy_back`] (the item's marks from an enclosing loop dropped).
+fn item_scope(env: &Vars) -> Vars {
+    let mut local: Vars = env
+        .iter()
+        .filter(|(k, _)| !k.starts_with(SHADOWED))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    local.insert(IN_ITEM.to_string(), Value::Null);
+    local
+}
+
+/// Before a `let` or `var` binds `name` in a loop item, keeps the value of
+/// the outer `name` it hides (the first time only).
+fn shadowing(env: &mut Vars, name: &str) {
+    if !env.contains_key(IN_ITEM) {
+        return;
+    }
+    if let Some(old) = env.get(name).cloned() {
+        env.entry(format!("{SHADOWED}{name}")).or_insert(old);
+    }
+}
+
+/// Copies the outer `var`s `names` from a loop item's scope to the scope
+/// around the loop: their value before the item hid them with its own
+/// `let` or `var`, or else their last value.
+fn copy_back(names: &[String], local: &Vars, env: &mut Vars) {
+    for name in names {
+        let v = local
+            .get(&format!("{SHADOWED}{name}"))
+            .or_else(|| local.get(name));
+        if let Some(v) = v {
+            env.insert(name.clone(), v.clone());
+        }
+    }
+}
+
+/// The names a loop body assigns (`x = ...`, `x += ...`), at any depth.
+fn outer_writes(stmts: &[Stmt]) -> Vec<String> {
+    fn walk(stmts: &[Stmt], out: &mut Vec<String>) {
+        for s in stmts {
+            walk_stmt(s, out);
+        }
+    }
+    fn walk_stmt(s: &Stmt, out: &mut Vec<String>) {
+        match &s.kind {
+            StmtKind::Assign(a) => out.push(a.name.name.clone()),
+            StmtKind::Step(st) => {
+                for a in st.arms.iter().flatten() {
+                    walk_stmt(&a.body, out);
+                }
+            }
+            StmtKind::If(i) => {
+                walk(&i.then.stmts, out);
+                match &i.otherwise {
+                    Some(Else::Block(b)) => walk(&b.stmts, out),
+                    Some(Else::If(s)) => walk_stmt(s, out),
+                    None => {}
+                }
+            }
+            StmtKind::For(f) => walk(&f.body.stmts, out),
+            StmtKind::Parallel(b) | StmtKind::Block(b) => walk(&b.stmts, out),
+            StmtKind::Trigger(_)
+            | StmtKind::Let(_)
+            | StmtKind::Var(_)
+            | StmtKind::Wait(_)
+            | StmtKind::Log(_)
+            | StmtKind::Fail(_)
+            | StmtKind::Return(_) => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(stmts, &mut out);
+    out.sort();
+    out.dedup();
+    out
 }
 
 fn collect_steps(stmts: &[Stmt], out: &mut Vec<String>) {
@@ -1361,7 +1522,8 @@ fn stmt_reads_body(s: &Stmt) -> bool {
             t.value.as_ref().is_some_and(expr_reads_body)
                 || t.options.as_ref().is_some_and(block_reads_body)
         }
-        StmtKind::Let(l) => expr_reads_body(&l.value),
+        StmtKind::Let(l) | StmtKind::Var(l) => expr_reads_body(&l.value),
+        StmtKind::Assign(a) => expr_reads_body(&a.value),
         StmtKind::Step(st) => {
             st.call.args.iter().any(|a| expr_reads_body(&a.value))
                 || st.until.as_ref().is_some_and(|u| {

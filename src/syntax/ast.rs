@@ -317,6 +317,10 @@ pub struct Stmt {
 pub enum StmtKind {
     Trigger(Trigger),
     Let(Let),
+    /// `var NAME [: T] = EXPR`: a variable that assignments may change.
+    Var(Let),
+    /// `NAME = EXPR` or `NAME += EXPR`.
+    Assign(Assign),
     Step(Step),
     If(If),
     For(For),
@@ -341,6 +345,33 @@ pub struct Let {
     pub name: Ident,
     pub ty: Option<TypeExpr>,
     pub value: Expr,
+}
+
+/// `NAME = EXPR` or `NAME += EXPR`: changes a `var`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assign {
+    pub name: Ident,
+    pub op: AssignOp,
+    /// The span of `=` or `+=`.
+    pub op_span: Span,
+    pub value: Expr,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssignOp {
+    /// `=`
+    Set,
+    /// `+=`: adds numbers, joins strings, appends a list to a list.
+    Add,
+}
+
+impl AssignOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AssignOp::Set => "=",
+            AssignOp::Add => "+=",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -66,6 +66,8 @@ pub(crate) fn syntax_error(file: FileId, src: &str, err: &Error<Rule>) -> Diagno
     );
     let open_brace = unclosed_brace(src, pos);
     let mut extra_help: Option<String> = None;
+    // Where to point when not at the error position: (start, length).
+    let mut at: Option<(usize, usize)> = None;
     let mut secondary: Option<(usize, String)> = None;
     let method_line = src[line_start..].starts_with("method ");
     if in_string {
@@ -121,7 +123,14 @@ pub(crate) fn syntax_error(file: FileId, src: &str, err: &Error<Rule>) -> Diagno
             "rbk spells the logical operators as words: `and`, `or`, `not` (e.g. `if a and not b {`)"
                 .to_string(),
         );
-    } else if at_line_start && let Some(call) = bare_call(&src[pos..]) {
+    } else if let Some(call) = before
+        .chars()
+        .all(|c| c.is_alphanumeric() || c == '_')
+        .then(|| bare_call(src[line_start..].trim_start()))
+        .flatten()
+    {
+        let indent = src[line_start..].len() - src[line_start..].trim_start().len();
+        at = Some((line_start + indent, call.len()));
         message = format!("a method call on its own is not a statement: `{call}(...)`");
         list = vec!["a statement".to_string()];
         extra_help = Some(format!(
@@ -136,10 +145,25 @@ pub(crate) fn syntax_error(file: FileId, src: &str, err: &Error<Rule>) -> Diagno
         extra_help = Some(format!(
             "write the body in braces: `{kw} ... {{` on line {line}, then `}}` after it"
         ));
+    } else if found == "`=`" && before.ends_with('=') && !before.ends_with("==") {
+        message = "`==` compares two values; a comparison alone is not a statement".to_string();
+        list = Vec::new();
+        extra_help = Some(
+            "change a `var` with `NAME = value`; test a value with `if NAME == value { ... }`"
+                .to_string(),
+        );
+    } else if matches!(found.as_str(), "`-`" | "`*`" | "`/`") && src[pos..].get(1..2) == Some("=") {
+        let op = &src[pos..pos + 1];
+        message = format!("`{op}=` is not an operator");
+        extra_help = Some(format!(
+            "a `var` changes with `NAME = value` or `NAME += value`; write `NAME = NAME {op} value`"
+        ));
+    } else if list.iter().any(|e| e == "a name") && RESERVED.contains(&word.as_str()) {
+        extra_help = Some(format!("`{word}` is a reserved word; choose another name"));
     } else if let Some(kw) = keyword_typo(&word) {
         extra_help = Some(format!("did you mean `{kw}`?"));
     }
-    let len = token_len(src, pos);
+    let (pos, len) = at.unwrap_or((pos, token_len(src, pos)));
     let mut d = Diagnostic::error(codes::SYNTAX, message).at(
         Span::new(file, pos, pos + len),
         if list.is_empty() {
@@ -163,7 +187,12 @@ pub(crate) fn syntax_error(file: FileId, src: &str, err: &Error<Rule>) -> Diagno
     d
 }
 
-/// Whether a line starts a top-level item.
+/// Words the grammar reserves (`reserved` in `grammar/rbk.pest`).
+const RESERVED: &[&str] = &[
+    "let", "var", "step", "if", "else", "for", "in", "parallel", "wait", "log", "fail", "return",
+    "run", "true", "false", "null", "not", "and", "or", "contains",
+];
+
 /// `desk.get_ticket` when `rest` starts with such a call.
 fn bare_call(rest: &str) -> Option<&str> {
     let ident_end = |t: &str| {
@@ -195,6 +224,7 @@ fn block_without_brace(src: &str, line_start: usize) -> Option<(&'static str, us
     Some((kw, line_col(src, prev_start).0))
 }
 
+/// Whether a line starts a top-level item.
 fn starts_item(line: &str) -> bool {
     [
         "import ",
@@ -261,6 +291,7 @@ fn keyword_typo(word: &str) -> Option<&'static str> {
         "method",
         "runbook",
         "let",
+        "var",
         "step",
         "if",
         "else",
@@ -392,6 +423,8 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::body_bytes => "`bytes`",
         Rule::trigger_stmt
         | Rule::let_stmt
+        | Rule::var_stmt
+        | Rule::assign_stmt
         | Rule::step_stmt
         | Rule::if_stmt
         | Rule::for_stmt
@@ -445,6 +478,7 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::kw_max => "`max`",
         Rule::kw_parallel
         | Rule::kw_let
+        | Rule::kw_var
         | Rule::kw_step
         | Rule::kw_if
         | Rule::kw_for
@@ -461,8 +495,8 @@ fn describe(rule: Rule) -> Option<&'static str> {
 /// Literal tokens worth naming in "expected ...".
 fn describe_token(token: &str) -> Option<String> {
     match token {
-        "{" | "}" | "(" | ")" | "[" | "]" | "=" | ":" | "," | "." | "=>" | "\"" | "\"\"\""
-        | "|" | "?" => Some(format!("`{token}`")),
+        "{" | "}" | "(" | ")" | "[" | "]" | "=" | "+=" | ":" | "," | "." | "=>" | "\""
+        | "\"\"\"" | "|" | "?" => Some(format!("`{token}`")),
         _ => None,
     }
 }
@@ -499,6 +533,12 @@ fn help_for(rule: Rule) -> Option<&'static str> {
         }
         Rule::if_stmt => "a condition is written `if CONDITION { ... } else { ... }`",
         Rule::let_stmt => "a binding is written `let NAME = value`",
+        Rule::var_stmt => {
+            "a variable that changes is written `var NAME = value` (or `var NAME: type = value`)"
+        }
+        Rule::assign_stmt | Rule::assign_op => {
+            "a `var` is changed with `NAME = value` or `NAME += value`"
+        }
         Rule::output_decl | Rule::output_field => {
             "outputs are written `name: type = $.json.path`, `code = status` or `link = header(\"Link\")`"
         }

@@ -369,10 +369,19 @@ impl<'a> Printer<'a> {
     /// it and a comment after it on the same source line go at the line's
     /// end.
     fn trailing(&mut self, start: u32, end: u32) {
+        self.trailing_apart(start, end, false);
+    }
+
+    /// [`Printer::trailing`]; with `apart`, a comment left inside the node
+    /// that goes on its own line is set off by a blank line.
+    fn trailing_apart(&mut self, start: u32, end: u32, apart: bool) {
         let end = self.real_end(start, end);
         let mut i = self.next;
         while i < self.comments.len() && self.comments[i].span.start < end {
             if !self.used[i] {
+                if apart && !self.line_open() {
+                    self.force_blank = true;
+                }
                 self.emit_comment(i, true);
             }
             i += 1;
@@ -474,7 +483,7 @@ impl<'a> Printer<'a> {
     fn module(&mut self, m: &Module) {
         self.fresh = true;
         let mut prev: Option<&Item> = None;
-        for item in &m.items {
+        for (n, item) in m.items.iter().enumerate() {
             let span = item.span();
             let imports = matches!(prev, Some(Item::Import(_))) && matches!(item, Item::Import(_));
             // Keep a `##` comment that ends the previous line next to what it
@@ -492,7 +501,14 @@ impl<'a> Printer<'a> {
             }
             self.unit(span.start);
             self.item(item);
-            self.trailing(span.start, span.end);
+            // A comment left inside the item that must go on a line of its
+            // own is printed where the next pass will find it: before the
+            // next item, and so after the blank line that separates them.
+            let next = m.items.get(n + 1);
+            let apart = next.is_some_and(|next| {
+                !(matches!(item, Item::Import(_)) && matches!(next, Item::Import(_)))
+            });
+            self.trailing_apart(span.start, span.end, apart);
             prev = Some(item);
         }
         self.flush_before(u32::MAX);
@@ -778,8 +794,12 @@ impl<'a> Printer<'a> {
                     self.block(b);
                 }
             }
-            StmtKind::Let(l) => {
-                self.write("let ");
+            StmtKind::Let(l) | StmtKind::Var(l) => {
+                self.write(if matches!(s.kind, StmtKind::Var(_)) {
+                    "var "
+                } else {
+                    "let "
+                });
                 self.write(&l.name.name);
                 if let Some(t) = &l.ty {
                     self.write(": ");
@@ -787,6 +807,13 @@ impl<'a> Printer<'a> {
                 }
                 self.write(" = ");
                 self.expr(&l.value, 0);
+            }
+            StmtKind::Assign(a) => {
+                self.write(&a.name.name);
+                self.write(" ");
+                self.write(a.op.as_str());
+                self.write(" ");
+                self.expr(&a.value, 0);
             }
             StmtKind::Step(st) => self.step(st, s.span),
             StmtKind::If(i) => self.if_stmt(i),

@@ -25,6 +25,7 @@ const KEYWORDS: &[&str] = &[
     "method",
     "runbook",
     "let",
+    "var",
     "step",
     "if",
     "else",

@@ -331,6 +331,7 @@ fn is_trivia(rule: Rule) -> bool {
             | Rule::kw_paginate
             | Rule::kw_trigger
             | Rule::kw_let
+            | Rule::kw_var
             | Rule::kw_step
             | Rule::kw_if
             | Rule::kw_for
@@ -898,7 +899,7 @@ impl<'s> Builder<'s> {
                     options,
                 })
             }
-            Rule::let_stmt => {
+            Rule::let_stmt | Rule::var_stmt => {
                 let mut k = Kids::of(&p);
                 let name = self.ident(k.expect(Rule::ident)?)?;
                 let ty = match k.opt(Rule::type_expr) {
@@ -906,7 +907,30 @@ impl<'s> Builder<'s> {
                     None => None,
                 };
                 let value = self.expr(k.expect(Rule::expr)?)?;
-                StmtKind::Let(Let { name, ty, value })
+                let l = Let { name, ty, value };
+                if rule == Rule::var_stmt {
+                    StmtKind::Var(l)
+                } else {
+                    StmtKind::Let(l)
+                }
+            }
+            Rule::assign_stmt => {
+                let mut k = Kids::of(&p);
+                let name = self.ident(k.expect(Rule::ident)?)?;
+                let op_pair = k.expect(Rule::assign_op)?;
+                let op_span = self.span(&op_pair);
+                let op = if op_pair.as_str() == "+=" {
+                    AssignOp::Add
+                } else {
+                    AssignOp::Set
+                };
+                let value = self.expr(k.expect(Rule::expr)?)?;
+                StmtKind::Assign(Assign {
+                    name,
+                    op,
+                    op_span,
+                    value,
+                })
             }
             Rule::step_stmt => StmtKind::Step(self.step(p)?),
             Rule::if_stmt => StmtKind::If(self.if_stmt(p)?),
