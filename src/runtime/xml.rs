@@ -37,8 +37,25 @@ pub fn compile(query: &str) -> Result<XPath, String> {
     match Factory::new().build(query) {
         Ok(Some(x)) => Ok(x),
         Ok(None) => Err("the expression is empty".into()),
-        Err(e) => Err(format!("{e}")),
+        Err(e) => Err(words(&format!("{e:?}"))),
     }
+}
+
+/// sxd-xpath's error names (`TrailingSlash`, `UnexpectedToken(..)`) as
+/// words: "trailing slash", "unexpected token ..".
+fn words(name: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push(' ');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The namespace prefixes an XPath expression uses (`soap` in
