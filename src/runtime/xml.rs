@@ -80,14 +80,10 @@ pub fn prefixes(query: &str) -> Vec<String> {
             while i < chars.len() && is_name_char(chars[i]) {
                 i += 1;
             }
-            // A name right after a digit run is part of a number: `1e`.
+            // Any `name:` but an axis (`name::`) counts: finding too many
+            // is safe, missing one is not.
             let name: String = chars[start..i].iter().collect();
-            if chars.get(i) == Some(&':')
-                && chars.get(i + 1) != Some(&':')
-                && chars
-                    .get(i + 1)
-                    .is_some_and(|n| *n == '*' || is_name_start(*n))
-                && !out.contains(&name)
+            if chars.get(i) == Some(&':') && chars.get(i + 1) != Some(&':') && !out.contains(&name)
             {
                 out.push(name);
             }
@@ -98,18 +94,20 @@ pub fn prefixes(query: &str) -> Vec<String> {
     out
 }
 
+/// Generous: every non-ASCII character may be part of a name.
 fn is_name_start(c: char) -> bool {
-    c.is_alphabetic() || c == '_'
+    c.is_alphabetic() || c == '_' || !c.is_ascii()
 }
 
 fn is_name_char(c: char) -> bool {
-    c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '\u{b7}')
+    is_name_start(c) || c.is_ascii_digit() || matches!(c, '-' | '.')
 }
 
 /// Whether `p` can be a namespace prefix (an XML NCName).
 pub fn valid_prefix(p: &str) -> bool {
     let mut chars = p.chars();
-    chars.next().is_some_and(is_name_start) && chars.all(is_name_char)
+    chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
+        && chars.all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
 /// The namespaces an `xpath` output at `span` sees: the integration's
@@ -528,12 +526,145 @@ mod tests {
     }
 
     #[test]
+    fn hostile_documents_fail_cleanly() {
+        // Far deeper than the limit: no stack overflow, a clean error.
+        let deep = format!("{}{}", "<a>".repeat(1_000_000), "</a>".repeat(1_000_000));
+        let e = xpath(10, deep.as_bytes(), "/a", &ns(), false).unwrap_err();
+        assert!(e.contains("nested more than"), "{e}");
+        // Entity expansion needs a DTD, which is refused.
+        let laughs = "<!DOCTYPE l [<!ENTITY a \"aaaa\"><!ENTITY b \"&a;&a;&a;&a;\">]><l>&b;</l>";
+        let e = xpath(11, laughs.as_bytes(), "/l", &ns(), false).unwrap_err();
+        assert!(e.starts_with("the body is not XML"), "{e}");
+        for bad in [
+            "",
+            "   ",
+            "{\"json\": 1}",
+            "<a>",
+            "<a></b>",
+            "<a x='1' x='2'/>",
+            "<p:a/>",
+        ] {
+            let e = xpath(12, bad.as_bytes(), "/a", &ns(), false).unwrap_err();
+            assert!(e.starts_with("the body is not XML"), "{bad:?}: {e}");
+        }
+        // An encoding declaration other than UTF-8 is fine when the bytes are.
+        let latin = "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a>x</a>";
+        assert_eq!(
+            xpath(13, latin.as_bytes(), "string(/a)", &ns(), false).unwrap(),
+            Value::str("x")
+        );
+        // A byte order mark is skipped.
+        assert_eq!(
+            xpath(
+                14,
+                "\u{feff}<a>y</a>".as_bytes(),
+                "string(/a)",
+                &ns(),
+                false
+            )
+            .unwrap(),
+            Value::str("y")
+        );
+    }
+
+    #[test]
+    fn a_large_document_is_read_in_one_pass() {
+        let items: String = (0..200_000)
+            .map(|i| format!("<d:ticket id=\"{i}\"><d:title>t{i}</d:title></d:ticket>"))
+            .collect();
+        let doc = format!("<d:list xmlns:d=\"urn:desk\">{items}</d:list>");
+        let started = std::time::Instant::now();
+        assert_eq!(
+            xpath(15, doc.as_bytes(), "count(/d:list/d:ticket)", &ns(), false).unwrap(),
+            Value::Int(200_000)
+        );
+        let ids = xpath(15, doc.as_bytes(), "/d:list/d:ticket/@id", &ns(), true).unwrap();
+        assert!(matches!(ids, Value::List(ref l) if l.len() == 200_000));
+        eprintln!("{} bytes: {:?}", doc.len(), started.elapsed());
+    }
+
+    /// Random expressions from XPath's pieces (undeclared prefixes
+    /// included, on which sxd-xpath itself would panic) give a value or an
+    /// error, never a panic.
+    #[test]
+    fn random_expressions_never_panic() {
+        const PIECES: &[&str] = &[
+            "/",
+            "//",
+            "d:",
+            "x:",
+            "s:",
+            ":",
+            "*",
+            "@",
+            "[",
+            "]",
+            "(",
+            ")",
+            "1",
+            ".",
+            "..",
+            "'q'",
+            "\"",
+            "=",
+            "!=",
+            "<",
+            "and",
+            "or",
+            "div",
+            "mod",
+            "-",
+            "|",
+            ",",
+            "$v",
+            "::",
+            "child",
+            "count(",
+            "string(",
+            "substring(",
+            "translate(",
+            "concat(",
+            "text()",
+            "node()",
+            "last()",
+            "position()",
+            "sum(",
+            " ",
+            "1.5",
+            "NaN",
+            "number(",
+            "round(",
+            "lang(",
+            "id(",
+            "name(",
+            "local-name(",
+            "namespace-uri(",
+            "ancestor::",
+            "namespace::",
+            "following::",
+            "preceding::",
+            "comment()",
+            "ticket",
+            "title",
+            "e",
+        ];
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..20_000 {
+            let q: String = (0..rng.usize(1..10))
+                .map(|_| PIECES[rng.usize(..PIECES.len())])
+                .collect();
+            let _ = run(16, &q, rng.bool());
+        }
+    }
+
+    #[test]
     fn prefixes_are_found_outside_literals_and_axes() {
         assert_eq!(
             prefixes("/soap:Envelope/child::t:x[@a:id='p:q']/t:*"),
             vec!["soap", "t", "a"]
         );
         assert!(prefixes("count(//x) + 1").is_empty());
+        assert_eq!(prefixes("/\u{2070}:a | /é:b"), vec!["\u{2070}", "é"]);
         assert!(valid_prefix("soap") && valid_prefix("s-1") && !valid_prefix("1s"));
     }
 
