@@ -275,7 +275,11 @@ integration x {
 }
 method x.m(v: string) {
   POST "/"
-  xml_namespaces { b = "urn:b" }
+  xml_namespaces {
+    b = "urn:b"
+    xmlns = "urn:c"
+    e = "{v}"
+  }
   body xml "<r>{raw(v)}</r>"
   output {
     ok1 = xpath("/a:r/b:s")
@@ -304,5 +308,10 @@ runbook r() {
     assert!(text.contains("prefix `b` is not declared"), "{out}");
     assert!(!text.contains("prefix `a` is not declared"), "{out}");
     assert!(count("rbk::misplaced_raw") >= 1, "{out}");
+    assert!(text.contains("`xmlns` cannot be a namespace prefix"), "{out}");
+    assert!(
+        text.contains("the namespace of prefix `e` must be a plain string"),
+        "{out}"
+    );
     assert!(count("rbk::misplaced_response_value") >= 1, "{out}");
 }
