@@ -79,6 +79,20 @@ method desk.create(title: string, note: string, fragment: string) {
   output { id: int = xpath("/t:created/@id") }
 }
 
+# Pages of XML: the next page's URL read with xpath too.
+method desk.pages() {
+  GET "/page/1"
+  paginate next_url = xpath("/t:page/t:next")
+  output { ids: [int] = xpath("/t:page/t:ticket/@id") }
+}
+
+runbook pages() {
+  for page in desk.pages() {
+    let ids = join(page.ids, ",")
+    log "ids {ids}"
+  }
+}
+
 runbook all() {
   step a = desk.tickets()
   step b = desk.tickets12()
@@ -157,6 +171,13 @@ fn server() -> Server {
         "/doctype" => xml(
             "<!DOCTYPE l [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\">]><l>&b;</l>",
         ),
+        "/page/1" => xml(&format!(
+            r#"<p:page xmlns:p="urn:example:tickets"><p:ticket id="1"/><p:ticket id="2"/><p:next>{}/page/2</p:next></p:page>"#,
+            r.header("host")
+                .map(|h| format!("http://{h}"))
+                .unwrap_or_default()
+        )),
+        "/page/2" => xml(r#"<page xmlns="urn:example:tickets"><ticket id="3"/></page>"#),
         "/create" => xml(r#"<created xmlns="urn:example:tickets" id="99"/>"#),
         _ => Reply::status(404),
     })
@@ -308,10 +329,26 @@ runbook r() {
     assert!(text.contains("prefix `b` is not declared"), "{out}");
     assert!(!text.contains("prefix `a` is not declared"), "{out}");
     assert!(count("rbk::misplaced_raw") >= 1, "{out}");
-    assert!(text.contains("`xmlns` cannot be a namespace prefix"), "{out}");
+    assert!(
+        text.contains("`xmlns` cannot be a namespace prefix"),
+        "{out}"
+    );
     assert!(
         text.contains("the namespace of prefix `e` must be a plain string"),
         "{out}"
     );
     assert!(count("rbk::misplaced_response_value") >= 1, "{out}");
+}
+
+#[test]
+fn pages_follow_a_next_url_read_with_xpath() {
+    let s = server();
+    let dir = Dir::new();
+    let file = dir.program(PROGRAM, &s.url);
+    let out = run(&file, "pages", &[]);
+    out.ok();
+    assert!(out.stderr.contains("ids 1,2"), "{out}");
+    assert!(out.stderr.contains("ids 3"), "{out}");
+    let paths: Vec<String> = s.requests().iter().map(|r| r.path().to_string()).collect();
+    assert_eq!(paths, ["/page/1", "/page/2"]);
 }
