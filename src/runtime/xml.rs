@@ -29,6 +29,12 @@ pub const MAX_DEPTH: usize = 512;
 /// setter is linear in the element's attributes).
 pub const MAX_ATTRIBUTES: usize = 1024;
 
+/// Setting an element's attributes costs the square of their number; the
+/// elements with more than [`WIDE`] attributes may spend this much in all,
+/// so that many wide elements cannot make the copy take minutes.
+const WIDE_BUDGET: usize = 4_000_000;
+const WIDE: usize = 64;
+
 /// Prefix → namespace URI, as the program declares them.
 pub type Namespaces = Vec<(String, String)>;
 
@@ -248,6 +254,7 @@ fn to_sxd(doc: &roxmltree::Document) -> Result<sxd_document::Package, String> {
             .rev()
             .map(|n| (n, Parent::Root(d.root()), 1))
             .collect();
+        let mut wide_cost: usize = 0;
         while let Some((node, parent, depth)) = stack.pop() {
             let child: Option<sxd_document::dom::ChildOfElement> = match node.node_type() {
                 roxmltree::NodeType::Element => {
@@ -261,9 +268,13 @@ fn to_sxd(doc: &roxmltree::Document) -> Result<sxd_document::Package, String> {
                         tag.namespace(),
                         tag.name(),
                     ));
-                    if node.attributes().len() > MAX_ATTRIBUTES {
+                    let n = node.attributes().len();
+                    if n > WIDE {
+                        wide_cost = wide_cost.saturating_add(n * n);
+                    }
+                    if n > MAX_ATTRIBUTES || wide_cost > WIDE_BUDGET {
                         return Err(format!(
-                            "the body is not XML rbk reads: an element has more than {MAX_ATTRIBUTES} attributes"
+                            "the body is not XML rbk reads: an element has more than {MAX_ATTRIBUTES} attributes, or many elements have more than {WIDE}"
                         ));
                     }
                     for a in node.attributes() {
@@ -508,6 +519,16 @@ mod tests {
         let deep = format!("{}{}", "<a>".repeat(600), "</a>".repeat(600));
         let e = xpath(6, deep.as_bytes(), "/a", &ns(), false).unwrap_err();
         assert!(e.contains("nested more than"), "{e}");
+        // Many elements of 100 attributes each.
+        let row: String = (0..100).map(|i| format!(" a{i}='x'")).collect();
+        let wide = format!("<r>{}</r>", format!("<e{row}/>").repeat(500));
+        let e = xpath(17, wide.as_bytes(), "/r", &ns(), false).unwrap_err();
+        assert!(e.contains("attributes"), "{e}");
+        let fine = format!("<r>{}</r>", format!("<e{row}/>").repeat(300));
+        assert_eq!(
+            xpath(18, fine.as_bytes(), "count(/r/e/@*)", &ns(), false).unwrap(),
+            Value::Int(30_000)
+        );
         let attrs: String = (0..2000).map(|i| format!(" a{i}='x'")).collect();
         let e = xpath(7, format!("<r{attrs}/>").as_bytes(), "/r", &ns(), false).unwrap_err();
         assert!(e.contains("attributes"), "{e}");
