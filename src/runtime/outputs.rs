@@ -34,7 +34,8 @@ impl Response {
             body,
             json: OnceLock::new(),
             id: {
-                static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+                static NEXT: std::sync::atomic::AtomicU64 =
+                    std::sync::atomic::AtomicU64::new(1 << 32);
                 NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             },
         }
