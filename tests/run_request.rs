@@ -219,8 +219,8 @@ fn text_and_xml_bodies_carry_their_content_types() {
     assert_eq!(reqs[2].header("content-type"), Some("application/xml"));
     assert_eq!(
         reqs[2].text(),
-        "<SetState><Id>CI-7 & co</Id></SetState>",
-        "interpolation inserts text as it is"
+        "<SetState><Id>CI-7 &amp; co</Id></SetState>",
+        "an interpolated value is XML-escaped (raw() would insert it as it is)"
     );
 }
 

@@ -128,6 +128,18 @@ const BUILTINS: &[Builtin] = &[
         1,
         "header(name: string) -> string?  (outputs only)",
     ),
+    b(
+        "xpath",
+        &[P::Str],
+        1,
+        "xpath(expression: string) -> json  (outputs only; XPath 1.0 on the XML body)",
+    ),
+    b(
+        "raw",
+        &[P::Any],
+        1,
+        "raw(value) -> string  (only as `{raw(x)}` in a `body xml` string: inserted unescaped)",
+    ),
     Builtin {
         name: "pfx",
         params: &[P::Bytes],
@@ -208,6 +220,12 @@ impl Cx<'_> {
                 .help("declare an output such as `link = header(\"Link\")` and read it as `step_name.link`"),
             );
         }
+        if name == "xpath" {
+            self.check_xpath(call, span, scope);
+        }
+        if name == "raw" {
+            self.check_raw(span);
+        }
         let mut positional = Vec::new();
         let mut secret = false;
         let mut types = Vec::new();
@@ -285,9 +303,8 @@ impl Cx<'_> {
             .unwrap_or(Ty::Any);
         let ty = match name {
             "env" | "file" | "uuid" | "lower" | "upper" | "trim" | "join" | "replace"
-            | "base64" | "base64_decode" | "url_encode" | "to_json" | "string" | "format_time" => {
-                Ty::Str
-            }
+            | "base64" | "base64_decode" | "url_encode" | "to_json" | "string" | "format_time"
+            | "raw" => Ty::Str,
             "secret" => return T::secret(Ty::Str, true),
             "bytes" => Ty::Bytes,
             "now" | "datetime" => Ty::Datetime,
@@ -302,7 +319,7 @@ impl Cx<'_> {
                 return T::new(Ty::Int);
             }
             "split" => Ty::List(Box::new(Ty::Str)),
-            "parse_json" | "jsonpath" => Ty::Json,
+            "parse_json" | "jsonpath" | "xpath" => Ty::Json,
             "int" => Ty::Int,
             "bool" => Ty::Bool,
             "float" => Ty::Float,

@@ -21,6 +21,7 @@ const METHOD_ENTRIES: &[Field] = &[
         "max_response",
         Kind::IntIn(1, super::settings::MAX_RESPONSE_LIMIT),
     ),
+    f("xml_namespaces", Kind::Map),
 ];
 
 const PAGINATE_KINDS: &[&str] = &["next_url", "link_header", "cursor", "page"];
@@ -128,6 +129,7 @@ impl Cx<'_> {
                 .help(help),
             );
         }
+        self.enter_method_xml(m);
         let vars = param_vars(self, &m.params, Ctx::Method);
         let scope = Scope {
             vars: &vars,
@@ -394,7 +396,11 @@ impl Cx<'_> {
                 value,
                 content_type,
             } => {
-                let t = self.expr(value, scope);
+                let t = if matches!(b.kind, BodyKind::Xml { .. }) {
+                    self.xml_body(value, scope)
+                } else {
+                    self.expr(value, scope)
+                };
                 self.expect_type(value.span, &Ty::Str, &t);
                 if let Some(ct) = content_type {
                     let ct_t = self.expr(ct, scope);

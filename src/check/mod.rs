@@ -12,6 +12,7 @@ mod methods;
 mod resolve;
 mod settings;
 pub mod types;
+mod xml;
 
 use std::collections::BTreeMap;
 
@@ -240,6 +241,10 @@ pub(crate) struct Cx<'p> {
     pub diags: Vec<Diagnostic>,
     /// The `instance` record's type (fields common to the instances).
     pub instance_ty: types::T,
+    /// The `xml_namespaces` prefixes the method being checked sees.
+    pub xml_prefixes: Vec<String>,
+    /// Set while checking the `{raw(x)}` of a `body xml` string.
+    pub raw_allowed: bool,
 }
 
 impl<'p> Cx<'p> {
@@ -249,6 +254,8 @@ impl<'p> Cx<'p> {
             program,
             diags: Vec::new(),
             instance_ty,
+            xml_prefixes: Vec::new(),
+            raw_allowed: false,
         }
     }
 

@@ -103,6 +103,7 @@ const INTEGRATION: &[Field] = &[
     f("trusted_origins", Kind::Origins),
     f("proxy", Kind::Block(PROXY)),
     f("tls", Kind::Block(TLS)),
+    f("xml_namespaces", Kind::Map),
     // `auth KIND { ... }` is checked by the auth module.
     f("auth", Kind::Custom),
 ];
@@ -218,6 +219,9 @@ impl Cx<'_> {
         );
         if let Some(auth) = integ.body.get("auth") {
             self.check_auth_entry(auth, &scope, false);
+        }
+        if let Some(e) = integ.body.get("xml_namespaces") {
+            self.check_xml_namespaces(e);
         }
         if let Some(tls) = integ.body.get("tls")
             && let EntryValue::Block { block, .. } = &tls.value

@@ -51,8 +51,10 @@ codes! {
     BODY_NOT_ALLOWED = "rbk::body_not_allowed": "A GET or HEAD request has a body.";
     MISSING_REQUEST = "rbk::missing_request": "A method has no request line such as `GET \"/path\"`.";
     INVALID_JSONPATH = "rbk::invalid_jsonpath": "A JSONPath query is malformed.";
+    INVALID_XPATH = "rbk::invalid_xpath": "An XPath expression is malformed, not a plain string, or uses an undeclared namespace prefix.";
     MISPLACED_CALL = "rbk::misplaced_call": "A method is called outside a step or a `for` over its pages.";
     MISPLACED_RESPONSE_VALUE = "rbk::misplaced_response_value": "`$`, `status`, `header()`, `body` or `json` is used outside a method's outputs.";
+    MISPLACED_RAW = "rbk::misplaced_raw": "`raw(...)` is used outside an interpolation of a `body xml` string.";
     INVALID_PATTERN = "rbk::invalid_pattern": "An else-arm pattern is not a valid HTTP status or range.";
     HARDCODED_SECRET = "rbk::hardcoded_secret": "A credential is written into the file instead of read with secret().";
     SECRET_LEAK = "rbk::secret_leak": "A secret flows into a log, a failure message or a runbook result.";

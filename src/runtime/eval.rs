@@ -546,6 +546,17 @@ impl Evaluator<'_> {
                 },
                 None => return Err(err("header() is only available in outputs".into())),
             },
+            "xpath" => match self.response {
+                Some(r) => {
+                    let namespaces = super::xml::namespaces_at(self.cx, span);
+                    let list = super::xml::wants_list(self.cx, span);
+                    r.xpath(&text(0)?, &namespaces, list, span)?
+                }
+                None => return Err(err("xpath() is only available in outputs".into())),
+            },
+            // Outside a `body xml` interpolation (which the checker
+            // refuses), the value's text.
+            "raw" => Value::str(&text(0)?),
             "pfx" => {
                 let Value::Bytes(der) = arg(0)? else {
                     return Err(err("pfx() needs bytes(\"file.pfx\")".into()));

@@ -552,7 +552,11 @@ fn body(b: &Body, vars: &Vars, cx: &Context) -> Result<PreparedBody, EvalError> 
             value,
             content_type,
         } => {
-            let v = eval(value, vars, cx, None)?;
+            let v = if matches!(b.kind, BodyKind::Xml { .. }) {
+                super::xml::body_text(value, vars, cx)?
+            } else {
+                eval(value, vars, cx, None)?
+            };
             reveal(&v);
             let default = if matches!(b.kind, BodyKind::Xml { .. }) {
                 "application/xml"

@@ -14,6 +14,7 @@ pub mod report;
 pub mod retry;
 pub mod runbook;
 pub mod value;
+pub mod xml;
 
 use std::collections::HashMap;
 use std::sync::Arc;

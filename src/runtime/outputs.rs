@@ -16,6 +16,14 @@ pub struct Response {
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
     json: OnceLock<Result<serde_json::Value, String>>,
+    /// Names this response's parsed XML tree (see `super::xml`).
+    id: u64,
+}
+
+impl Drop for Response {
+    fn drop(&mut self) {
+        super::xml::forget(self.id);
+    }
 }
 
 impl Response {
@@ -25,6 +33,11 @@ impl Response {
             headers,
             body,
             json: OnceLock::new(),
+            id: {
+                static NEXT: std::sync::atomic::AtomicU64 =
+                    std::sync::atomic::AtomicU64::new(1 << 32);
+                NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            },
         }
     }
 
@@ -72,6 +85,22 @@ impl Response {
     pub fn jsonpath(&self, path: &str, span: Span) -> Result<Value, EvalError> {
         let j = self.parsed().map_err(|e| EvalError::new(span, e))?;
         query(j, path, span)
+    }
+}
+
+impl Response {
+    /// An `xpath(...)` output: the body parsed as XML once, queried with
+    /// the namespaces declared for the method; a node-set gives all its
+    /// nodes' text when `list`, else the first node's (or null).
+    pub fn xpath(
+        &self,
+        query: &str,
+        namespaces: &super::xml::Namespaces,
+        list: bool,
+        span: Span,
+    ) -> Result<Value, EvalError> {
+        super::xml::xpath(self.id, &self.body, query, namespaces, list)
+            .map_err(|e| EvalError::new(span, e))
     }
 }
 
