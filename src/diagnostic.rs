@@ -190,8 +190,11 @@ impl MietteView {
         if let Some(primary) = &d.primary {
             let file = sources.get(primary.span.file);
             source = Some(
-                NamedSource::new(file.path.display().to_string(), file.text.clone())
-                    .with_language("rbk"),
+                NamedSource::new(
+                    crate::text::printable(&file.path.display().to_string()),
+                    crate::text::same_length_printable(&file.text),
+                )
+                .with_language("rbk"),
             );
             labels.push(LabeledSpan::new_primary_with_span(
                 non_empty(&primary.message),
@@ -215,11 +218,18 @@ impl MietteView {
                 }
             }
         }
+        // A program under review may be hostile: what came from it is
+        // shown, never obeyed by the terminal (escape sequences, CR).
         MietteView {
             code: d.code,
             severity: d.severity,
-            message: d.message.clone(),
-            help,
+            message: crate::text::printable(&d.message).into_owned(),
+            help: help.map(|h| {
+                h.lines()
+                    .map(|l| crate::text::printable(l).into_owned())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            }),
             source,
             labels,
         }
@@ -230,7 +240,7 @@ fn non_empty(s: &str) -> Option<String> {
     if s.is_empty() {
         None
     } else {
-        Some(s.to_string())
+        Some(crate::text::printable(s).into_owned())
     }
 }
 
@@ -350,6 +360,18 @@ pub fn to_github(d: &Diagnostic, sources: &SourceMap) -> String {
 }
 
 fn escape_data(s: &str) -> String {
+    // Line breaks are encoded below; every other control character is
+    // shown escaped, so that a program cannot drive the CI log.
+    let s: String = s
+        .split('\n')
+        .map(|l| {
+            l.split('\r')
+                .map(|p| crate::text::printable(p).into_owned())
+                .collect::<Vec<_>>()
+                .join("\r")
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
     s.replace('%', "%25")
         .replace('\r', "%0D")
         .replace('\n', "%0A")

@@ -61,6 +61,20 @@ pub fn xml_escape(s: &str) -> String {
     out
 }
 
+/// `s` with the characters a terminal would obey replaced by `?`, one
+/// `?` per byte, so that byte offsets into it (diagnostic spans) still hold:
+/// for showing program text that may be hostile. Line breaks and tabs stay.
+pub fn same_length_printable(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '\n' | '\t' => c.to_string(),
+            '\r' => " ".to_string(),
+            c if needs_escape(c) => "?".repeat(c.len_utf8()),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
 fn needs_escape(c: char) -> bool {
     c.is_control()
         || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')

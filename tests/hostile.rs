@@ -672,3 +672,30 @@ runbook post() { step s = api.post() }
     assert_eq!(other.count(), 1, "the secret body was not resent");
     assert!(!run.stderr.contains("secret-value"), "{run}");
 }
+
+/// A program under review (a pull request checked in CI) cannot make
+/// `rbk check` print escape sequences or workflow commands.
+#[test]
+fn a_hostile_program_cannot_drive_the_terminal_through_check() {
+    let dir = Dir::new();
+    let program = dir.write(
+        "evil.rbk",
+        "integration a {\n  base_url = \"http://x\"\n  timout = \"\x1b]0;pwned\x07\r\n::error::owned\"\n}\n# \x1b[2J \u{202e}\nrunbook r() { log \"\x1b[31m\" \n fail x\x1b }\n"
+            .as_bytes(),
+    );
+    let p = program.to_string_lossy().to_string();
+    for format in ["human", "github", "json"] {
+        let o = rbk(&["check", &p, "--format", format]);
+        assert_eq!(o.code, Some(1), "{format}:\n{o}");
+        let all = o.stdout.clone() + &o.stderr;
+        for bad in ['\x1b', '\x07', '\r', '\u{202e}'] {
+            assert!(!all.contains(bad), "{format}: {bad:?} printed raw:\n{all}");
+        }
+        for line in all.lines() {
+            assert!(
+                !line.starts_with("::error::") && !line.starts_with("::error title=x"),
+                "{format}: {line}"
+            );
+        }
+    }
+}
