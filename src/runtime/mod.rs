@@ -237,6 +237,8 @@ pub struct Runtime {
 
 impl Runtime {
     pub fn new(cx: Context, observer: Arc<dyn Observer>) -> Runtime {
+        // Raise the open-file limit once, before any connection is made.
+        client::max_parallel();
         Runtime {
             cx: Arc::new(cx),
             pool: http::Pool::default(),
