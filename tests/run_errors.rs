@@ -259,3 +259,124 @@ fn a_handled_failure_keeps_its_code_in_the_report() {
     assert_eq!(json["code"], serde_json::Value::Null, "{json}");
     assert_eq!(json["steps"][0]["code"], "rbk::http::status", "{json}");
 }
+
+const MORE: &str = r#"
+instance local { url = "@URL@" }
+
+integration api { base_url = "{instance.url}" }
+
+integration idp {
+  base_url = "{instance.url}"
+  auth oauth2 {
+    grant = client_credentials
+    token_url = "{instance.url}/token"
+    client_id = "rbk"
+    client_secret = secret("RBK_T_ERR_CLIENT_SECRET")
+  }
+}
+
+method api.item(id: string) { GET "/items/{id}" }
+
+method api.loop() { GET "/loop" }
+
+method api.echo(token: string) {
+  GET "/status"
+  headers { "x-token" = token }
+}
+
+method idp.me() { GET "/me" }
+
+runbook segment() { step i = api.item(id: "..") }
+
+runbook redirects() { step l = api.loop() }
+
+runbook token() { step m = idp.me() }
+
+runbook leak() {
+  step e = api.echo(token: secret("RBK_T_ERR_SECRET"))
+}
+"#;
+
+fn more_server() -> Server {
+    Server::start(|r, _| match r.path() {
+        "/loop" => Reply::status(302).header("location", "/loop"),
+        "/token" => Reply::json(serde_json::json!({ "error": "invalid_client" })).code(401),
+        // Echoes the token header back in the body of a 503.
+        "/status" => {
+            Reply::text(&format!("bad token {}", r.header("x-token").unwrap_or(""))).code(503)
+        }
+        _ => Reply::json(serde_json::json!({ "ok": true })),
+    })
+}
+
+fn run_more(args_after_file: &[&str], env: &[(&str, &str)]) -> (Out, serde_json::Value) {
+    let s = more_server();
+    let dir = Dir::new();
+    let file = dir.program(MORE, &s.url);
+    let f = file.to_string_lossy().into_owned();
+    let jp = dir.file("report.json").to_string_lossy().into_owned();
+    let json_arg = format!("json={jp}");
+    let mut args: Vec<&str> = Vec::new();
+    let (cmd, rest) = args_after_file.split_first().expect("a command");
+    args.push(cmd);
+    args.push(&f);
+    args.extend_from_slice(rest);
+    args.extend(["--report", &json_arg]);
+    let out = rbk_env(&args, env);
+    let text = std::fs::read_to_string(&jp)
+        .unwrap_or_else(|e| panic!("the JSON report is written ({e}):\n{out}"));
+    let json = serde_json::from_str(&text).expect("the report is JSON");
+    (out, json)
+}
+
+#[test]
+fn a_dot_segment_from_a_value_is_path_segment() {
+    let (out, json) = run_more(&["run", "segment"], &[]);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(out.stderr.contains("rbk::path::segment"), "{out}");
+    assert_eq!(json["code"], "rbk::path::segment", "{json}");
+}
+
+#[test]
+fn endless_redirects_are_http_redirect() {
+    let (out, json) = run_more(&["run", "redirects"], &[]);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(out.stderr.contains("rbk::http::redirect"), "{out}");
+    assert_eq!(json["code"], "rbk::http::redirect", "{json}");
+    assert_eq!(json["steps"][0]["code"], "rbk::http::redirect", "{json}");
+}
+
+#[test]
+fn a_refused_token_request_is_auth_token() {
+    let (out, json) = run_more(
+        &["run", "token"],
+        &[("RBK_T_ERR_CLIENT_SECRET", "client-secret-value-1234")],
+    );
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(out.stderr.contains("rbk::auth::token"), "{out}");
+    assert_eq!(json["code"], "rbk::auth::token", "{json}");
+    assert!(!out.stderr.contains("client-secret-value-1234"), "{out}");
+}
+
+#[test]
+fn rbk_call_shows_the_code_too() {
+    let (out, json) = run_more(&["call", "api.loop"], &[]);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(out.stderr.contains("rbk::http::redirect"), "{out}");
+    assert_eq!(json["code"], "rbk::http::redirect", "{json}");
+}
+
+#[test]
+fn a_secret_stays_masked_in_a_coded_error() {
+    let secret = "very-secret-token-5678";
+    let (out, json) = run_more(&["run", "leak"], &[("RBK_T_ERR_SECRET", secret)]);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(out.stderr.contains("rbk::http::status"), "{out}");
+    assert!(
+        out.stderr.contains("bad token"),
+        "the body is shown:\n{out}"
+    );
+    assert!(!out.stderr.contains(secret), "{out}");
+    assert!(!json.to_string().contains(secret), "{json}");
+    assert_eq!(json["steps"][0]["code"], "rbk::http::status", "{json}");
+}
