@@ -380,3 +380,16 @@ fn a_secret_stays_masked_in_a_coded_error() {
     assert!(!json.to_string().contains(secret), "{json}");
     assert_eq!(json["steps"][0]["code"], "rbk::http::status", "{json}");
 }
+
+#[test]
+fn https_to_a_server_without_tls_is_http_tls() {
+    let s = more_server();
+    let dir = Dir::new();
+    let url = s.url.replace("http://", "https://");
+    let file = dir.program(MORE, &url);
+    let f = file.to_string_lossy().into_owned();
+    let out = rbk(&["run", &f, "redirects"]);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(out.stderr.contains("rbk::http::tls"), "{out}");
+    assert!(!out.stderr.contains("rbk::http::connect"), "{out}");
+}

@@ -743,11 +743,26 @@ impl Transport {
     }
 }
 
+/// Words of rustls's errors: a certificate, an alert, the handshake, a
+/// peer that does not speak TLS (a plain HTTP server on an https URL).
+fn tls_words(lower: &str) -> bool {
+    [
+        "certificate",
+        "tls",
+        "handshake",
+        "corrupt message",
+        "fatal alert",
+        "peer ",
+    ]
+    .iter()
+    .any(|w| lower.contains(w))
+}
+
 /// The kind of a transport error from its text (a cassette keeps only
 /// the text of a recorded failure).
 pub fn kind_of_message(msg: &str) -> ErrorKind {
     let m = msg.to_ascii_lowercase();
-    if m.contains("certificate") || m.contains("tls") || m.contains("handshake") {
+    if tls_words(&m) {
         ErrorKind::HttpTls
     } else if m.contains("redirect") {
         ErrorKind::HttpRedirect
@@ -1001,11 +1016,7 @@ fn is_tls(e: &reqwest::Error) -> bool {
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
         let text = s.to_string().to_ascii_lowercase();
-        if text.contains("certificate")
-            || text.contains("tls")
-            || text.contains("handshake")
-            || text.contains("invalid peer")
-        {
+        if tls_words(&text) {
             return true;
         }
         source = s.source();
