@@ -393,3 +393,27 @@ fn https_to_a_server_without_tls_is_http_tls() {
     assert!(out.stderr.contains("rbk::http::tls"), "{out}");
     assert!(!out.stderr.contains("rbk::http::connect"), "{out}");
 }
+
+#[test]
+fn an_expression_that_cannot_be_evaluated_is_eval() {
+    let dir = Dir::new();
+    let file = dir.program(
+        "runbook main(items: json) {\n  for i in items {\n    log \"x\"\n  }\n}\n",
+        "",
+    );
+    let f = file.to_string_lossy().into_owned();
+    let jp = dir.file("report.json").to_string_lossy().into_owned();
+    let out = rbk(&[
+        "run",
+        &f,
+        "--arg",
+        "items=abc",
+        "--report",
+        &format!("json={jp}"),
+    ]);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(out.stderr.contains("rbk::eval"), "{out}");
+    let text = std::fs::read_to_string(&jp).expect("the JSON report is written");
+    let json: serde_json::Value = serde_json::from_str(&text).expect("the report is JSON");
+    assert_eq!(json["code"], "rbk::eval", "{json}");
+}

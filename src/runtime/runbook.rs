@@ -168,8 +168,9 @@ impl Runtime {
                             }
                         }
                         None => {
-                            return Err(RunError::at(
-                                i.cond.span,
+                            return Err(RunError::of(
+                                ErrorKind::Eval,
+                                Some(i.cond.span),
                                 format!("the condition is a {}, not a bool", c.type_name()),
                             ));
                         }
@@ -181,7 +182,11 @@ impl Runtime {
                 StmtKind::Wait(e) => {
                     let v = self.eval(e, env)?;
                     let Value::Duration(d) = v.reveal() else {
-                        return Err(RunError::at(e.span, "wait takes a duration"));
+                        return Err(RunError::of(
+                            ErrorKind::Eval,
+                            Some(e.span),
+                            "wait takes a duration",
+                        ));
                     };
                     if !self.cx.dry_run {
                         tokio::time::sleep(*d).await;
@@ -968,8 +973,9 @@ impl Runtime {
                 Value::Null => Vec::new(),
                 Value::Range(a, b) => (*a..=*b).map(Value::Int).collect(),
                 other => {
-                    return Err(RunError::at(
-                        f.iter.span,
+                    return Err(RunError::of(
+                        ErrorKind::Eval,
+                        Some(f.iter.span),
                         format!("`for` needs a list, found a {}", other.type_name()),
                     ));
                 }
