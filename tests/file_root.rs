@@ -406,7 +406,7 @@ fn file_and_bytes_outside_the_root_are_refused_at_run_time() {
     for runbook in ["text", "raw"] {
         let o = run_reading(&dir, runbook, "/etc/passwd");
         assert_eq!(o.code, Some(1), "{}", o.text);
-        assert!(o.text.contains("rbk::run_failed"), "{}", o.text);
+        assert!(o.text.contains("rbk::file::refused"), "{}", o.text);
         assert!(
             o.text.contains("/etc/passwd is outside the file root"),
             "{}",

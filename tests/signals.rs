@@ -134,6 +134,11 @@ fn stopped_by(signal: &str, code: i32) {
             .any(|t| t.starts_with("error") && t.contains(&format!("SIG{signal}"))),
         "the run is marked interrupted:\n{xml}"
     );
+    assert!(
+        tags.iter().any(|t| t.starts_with("error")
+            && xml_attr(t, "type").as_deref() == Some("rbk::interrupted")),
+        "the interruption has its code:\n{xml}"
+    );
     let suite = tags
         .iter()
         .find(|t| t.starts_with("testsuite "))
@@ -151,6 +156,7 @@ fn stopped_by(signal: &str, code: i32) {
             .expect("the JSON report is JSON");
     assert_eq!(report["ok"], false, "{report}");
     assert_eq!(report["interrupted"], format!("SIG{signal}"), "{report}");
+    assert_eq!(report["code"], "rbk::interrupted", "{report}");
     assert_eq!(report["steps"][0]["step"], "first", "{report}");
     assert_eq!(report["steps"][0]["ok"], true, "{report}");
     let ex = &report["exchanges"][0];

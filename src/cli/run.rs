@@ -13,7 +13,8 @@ use crate::runtime::auth::token_cache::TokenCache;
 use crate::runtime::report::StepRecord;
 use crate::runtime::value::{StepResult, Value};
 use crate::runtime::{
-    Context, Exchange, Observer, RunError, Runtime, atomic_write, cassette, environment, report,
+    Context, ErrorKind, Exchange, Observer, RunError, Runtime, atomic_write, cassette, environment,
+    report,
 };
 use crate::syntax::ast::{Param, TypeExpr};
 
@@ -378,7 +379,8 @@ where
                 }
             );
             (
-                Err(RunError::usage(format!("interrupted by {}", sig.name()))),
+                Err(RunError::usage(format!("interrupted by {}", sig.name()))
+                    .with_kind(ErrorKind::Interrupted)),
                 Some(sig),
             )
         }
@@ -388,6 +390,7 @@ where
     let mut code = EXIT_OK;
     let masked_result = result.as_ref().map(|v| v.to_json(false));
     let failure_text = result.as_ref().err().map(|e| rt.mask(&e.message));
+    let failure_code = result.as_ref().err().map(RunError::code);
     let interrupted = stopped.map(|s| s.name());
     if let Some(path) = &opts.record
         && let Err(e) = cassette::write(path, &exchanges)
@@ -398,7 +401,7 @@ where
     if let Some(path) = &reports.junit {
         let ending = match (interrupted, failure_text.as_deref()) {
             (Some(sig), _) => report::Ending::Interrupted(sig),
-            (None, Some(f)) => report::Ending::Failed(f),
+            (None, Some(f)) => report::Ending::Failed(f, failure_code.unwrap_or(codes::RUN_FAILED)),
             (None, None) => report::Ending::Ok,
         };
         let xml = report::junit(name, &steps, ending, total);
@@ -414,8 +417,8 @@ where
             &exchanges,
             match (&masked_result, &failure_text) {
                 (Ok(v), _) => Ok(v),
-                (Err(_), Some(f)) => Err(f.as_str()),
-                (Err(_), None) => Err("failed"),
+                (Err(_), Some(f)) => Err((f.as_str(), failure_code.unwrap_or(codes::RUN_FAILED))),
+                (Err(_), None) => Err(("failed", codes::RUN_FAILED)),
             },
             interrupted,
             total,
@@ -541,7 +544,7 @@ fn report_error(program: &Program, e: &RunError, usage_error: bool) -> u8 {
         eprintln!("error: {}", e.message);
         return EXIT_USAGE;
     }
-    let mut d = Diagnostic::error(codes::RUN_FAILED, e.message.clone());
+    let mut d = Diagnostic::error(e.code(), e.message.clone()).help(e.kind.help());
     if let Some(span) = e.span {
         d = d.at(
             span,
@@ -603,6 +606,11 @@ impl Observer for Progress {
                 ok: r.ok,
                 status: r.status,
                 error: r.error.clone(),
+                code: if r.ok {
+                    None
+                } else {
+                    Some(r.error_kind.unwrap_or(ErrorKind::Failed).code())
+                },
                 elapsed: r.elapsed,
             });
         }
@@ -744,6 +752,7 @@ pub fn call(file: &Path, target: &str, opts: &RunOptions) -> u8 {
                     span: Some(span),
                     step: None,
                     usage: false,
+                    kind: r.error_kind.unwrap_or(ErrorKind::Failed),
                 });
             }
             let mut fields = vec![("status".to_string(), Value::Int(r.status))];

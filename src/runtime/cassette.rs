@@ -162,8 +162,12 @@ impl Replay {
                     (None, Some(f)) if f.timeout => {
                         Err(super::http::Transport::Timeout(f.message.clone()))
                     }
-                    (None, Some(f)) => Err(super::http::Transport::Error(f.message.clone())),
+                    (None, Some(f)) => Err(super::http::Transport::Error(
+                        super::http::kind_of_message(&f.message),
+                        f.message.clone(),
+                    )),
                     (None, None) => Err(super::http::Transport::Error(
+                        super::ErrorKind::Replay,
                         "no response was recorded".into(),
                     )),
                 })

@@ -17,6 +17,8 @@ use crate::syntax::ast::*;
 pub struct EvalError {
     pub message: String,
     pub span: Span,
+    /// What kind of error (`Eval` unless set).
+    pub kind: super::ErrorKind,
 }
 
 impl EvalError {
@@ -24,7 +26,14 @@ impl EvalError {
         EvalError {
             message: message.into(),
             span,
+            kind: super::ErrorKind::Eval,
         }
+    }
+
+    /// The same error, of this kind.
+    pub fn with_kind(mut self, kind: super::ErrorKind) -> EvalError {
+        self.kind = kind;
+        self
     }
 }
 
@@ -348,7 +357,8 @@ impl Evaluator<'_> {
                         None => {
                             return Err(err(format!(
                                 "environment variable `{key}` is not set (give it a default: env(\"{key}\", \"...\"))"
-                            )));
+                            ))
+                            .with_kind(super::ErrorKind::SecretUnset));
                         }
                     },
                 }
@@ -375,18 +385,20 @@ impl Evaluator<'_> {
                     None => {
                         return Err(err(format!(
                             "secret `{key}` is not set: export {key}=... or put it in the --env-file"
-                        )));
+                        ))
+                        .with_kind(super::ErrorKind::SecretUnset));
                     }
                 }
             }
             "file" | "bytes" => {
                 let path = self.path(&text(0)?, span);
                 let data = self.cx.files.read(&path).map_err(|r| {
-                    err(if r.is_io_error() {
-                        r.to_string()
+                    if r.is_io_error() {
+                        err(r.to_string())
                     } else {
-                        format!("{name}() refused: {r}; {}", r.help())
-                    })
+                        err(format!("{name}() refused: {r}; {}", r.help()))
+                            .with_kind(super::ErrorKind::FileRefused)
+                    }
                 })?;
                 if name == "file" {
                     Value::str(&String::from_utf8_lossy(&data))

@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
-use super::Context;
 use super::eval::{COMPONENT, EvalError, Vars, eval};
 use super::retry::RetryPolicy;
 use super::value::Value;
+use super::{Context, ErrorKind};
 use crate::syntax::ast::*;
 
 /// The default request timeout.
@@ -187,7 +187,8 @@ pub fn prepare(
             }
         }
     }
-    check_dot_segments(&path, &template, request.path.span)?;
+    check_dot_segments(&path, &template, request.path.span)
+        .map_err(|e| e.with_kind(ErrorKind::PathSegment))?;
     let url = canonical_url(&join_url(&base, &path), cx.dry_run)
         .map_err(|e| EvalError::new(request.path.span, cx.redactor.mask(&e)))?;
     let trusted_origins = trusted_origins(integ, &base, cx)?;
@@ -580,14 +581,12 @@ fn body(b: &Body, vars: &Vars, cx: &Context) -> Result<PreparedBody, EvalError> 
                 .unwrap_or_default();
             let full = base.join(&rel);
             let bytes = cx.files.read(&full).map_err(|r| {
-                EvalError::new(
-                    path.span,
-                    if r.is_io_error() {
-                        r.to_string()
-                    } else {
-                        format!("bytes body refused: {r}; {}", r.help())
-                    },
-                )
+                if r.is_io_error() {
+                    EvalError::new(path.span, r.to_string())
+                } else {
+                    EvalError::new(path.span, format!("bytes body refused: {r}; {}", r.help()))
+                        .with_kind(ErrorKind::FileRefused)
+                }
             })?;
             PreparedBody {
                 content_type: ct(content_type, "application/octet-stream")?,
@@ -722,10 +721,62 @@ pub(crate) fn form_encode(s: &str) -> String {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Transport {
     Timeout(String),
-    Error(String),
+    /// The kind says which: connect, TLS, redirect or another.
+    Error(ErrorKind, String),
     /// rbk stopped the exchange itself (a body over `max_response`): an
     /// error for the program's `else` arms, never retried.
-    Refused(String),
+    Refused(ErrorKind, String),
+}
+
+impl Transport {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Transport::Timeout(_) => ErrorKind::HttpTimeout,
+            Transport::Error(k, _) | Transport::Refused(k, _) => *k,
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            Transport::Timeout(m) | Transport::Error(_, m) | Transport::Refused(_, m) => m,
+        }
+    }
+}
+
+/// Words of rustls's errors: a certificate, an alert, the handshake, a
+/// peer that does not speak TLS (a plain HTTP server on an https URL).
+fn tls_words(lower: &str) -> bool {
+    [
+        "certificate",
+        "tls",
+        "handshake",
+        "corrupt message",
+        "fatal alert",
+        "peer ",
+    ]
+    .iter()
+    .any(|w| lower.contains(w))
+}
+
+/// The kind of a transport error from its text (a cassette keeps only
+/// the text of a recorded failure).
+pub fn kind_of_message(msg: &str) -> ErrorKind {
+    let m = msg.to_ascii_lowercase();
+    if tls_words(&m) {
+        ErrorKind::HttpTls
+    } else if m.contains("redirect") {
+        ErrorKind::HttpRedirect
+    } else if m.contains("over the limit") {
+        ErrorKind::LimitResponseSize
+    } else if m.contains("connect")
+        || m.contains("refused")
+        || m.contains("dns")
+        || m.contains("resolve")
+    {
+        ErrorKind::HttpConnect
+    } else {
+        ErrorKind::Http
+    }
 }
 
 /// One client per integration (its TLS and proxy settings), and its limits.
@@ -865,7 +916,7 @@ pub async fn send_once(
     p: &Prepared,
 ) -> Result<super::outputs::Response, Transport> {
     let method = reqwest::Method::from_bytes(p.verb.as_str().as_bytes())
-        .map_err(|e| Transport::Error(e.to_string()))?;
+        .map_err(|e| Transport::Error(ErrorKind::Http, e.to_string()))?;
     let mut req = client.request(method, &p.url).timeout(p.timeout);
     for (k, v) in &p.headers {
         let (Ok(name), Ok(value)) = (
@@ -873,6 +924,7 @@ pub async fn send_once(
             reqwest::header::HeaderValue::from_str(v),
         ) else {
             return Err(Transport::Refused(
+                ErrorKind::Http,
                 check_header(k, v)
                     .err()
                     .unwrap_or_else(|| format!("header `{k}` is not valid")),
@@ -904,10 +956,13 @@ pub async fn send_once(
         .collect();
     let limit = p.max_response;
     let too_large = |n: &str| {
-        Transport::Refused(format!(
-            "the response body is {n}, over the limit of {} (raise `max_response` on the method or integration, or --max-response)",
-            crate::units::format_size(limit)
-        ))
+        Transport::Refused(
+            ErrorKind::LimitResponseSize,
+            format!(
+                "the response body is {n}, over the limit of {} (raise `max_response` on the method or integration, or --max-response)",
+                crate::units::format_size(limit)
+            ),
+        )
     };
     if let Some(len) = resp.content_length()
         && len > limit
@@ -942,6 +997,29 @@ fn classify(e: reqwest::Error) -> Transport {
     if e.is_timeout() {
         Transport::Timeout(msg)
     } else {
-        Transport::Error(msg)
+        let kind = if is_tls(&e) {
+            ErrorKind::HttpTls
+        } else if e.is_redirect() {
+            ErrorKind::HttpRedirect
+        } else if e.is_connect() {
+            ErrorKind::HttpConnect
+        } else {
+            ErrorKind::Http
+        };
+        Transport::Error(kind, msg)
     }
+}
+
+/// True when the error chain holds a TLS error (a certificate, the
+/// handshake): rustls's errors name them.
+fn is_tls(e: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string().to_ascii_lowercase();
+        if tls_words(&text) {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }

@@ -6,6 +6,7 @@ pub mod atomic_write;
 pub mod auth;
 pub mod cassette;
 mod client;
+pub mod error;
 pub mod eval;
 pub mod http;
 pub mod outputs;
@@ -24,6 +25,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::check::Program;
 use crate::syntax::ast::{EntryValue, Span};
+pub use error::ErrorKind;
 use eval::{Vars, eval};
 use redact::Redactor;
 use value::{StepResult, Value};
@@ -142,6 +144,8 @@ pub struct RunError {
     pub step: Option<String>,
     /// True for bad input (arguments, instance, env file): exit 2.
     pub usage: bool,
+    /// What kind of error: its code and resolution.
+    pub kind: ErrorKind,
 }
 
 impl RunError {
@@ -151,7 +155,30 @@ impl RunError {
             span: Some(span),
             step: None,
             usage: false,
+            kind: ErrorKind::Failed,
         }
+    }
+
+    /// An error of this kind at `span`.
+    pub fn of(kind: ErrorKind, span: Option<Span>, message: impl Into<String>) -> RunError {
+        RunError {
+            message: message.into(),
+            span,
+            step: None,
+            usage: false,
+            kind,
+        }
+    }
+
+    /// The same error, of this kind.
+    pub fn with_kind(mut self, kind: ErrorKind) -> RunError {
+        self.kind = kind;
+        self
+    }
+
+    /// The code shown for it (`rbk::http::status`...).
+    pub fn code(&self) -> &'static str {
+        self.kind.code()
     }
 
     pub fn usage(message: impl Into<String>) -> RunError {
@@ -160,13 +187,14 @@ impl RunError {
             span: None,
             step: None,
             usage: true,
+            kind: ErrorKind::Failed,
         }
     }
 }
 
 impl From<eval::EvalError> for RunError {
     fn from(e: eval::EvalError) -> RunError {
-        RunError::at(e.span, e.message)
+        RunError::of(e.kind, Some(e.span), e.message)
     }
 }
 
@@ -279,8 +307,9 @@ impl Runtime {
     fn count_statement(&self, span: Span) -> Result<(), RunError> {
         let n = self.statements.fetch_add(1, Ordering::Relaxed) + 1;
         if n > self.max_steps {
-            return Err(RunError::at(
-                span,
+            return Err(RunError::of(
+                ErrorKind::LimitMaxSteps,
+                Some(span),
                 format!(
                     "stopped after {} statements (--max-steps {}); is a loop endless?",
                     self.max_steps, self.max_steps

@@ -13,6 +13,8 @@ pub struct StepRecord {
     pub ok: bool,
     pub status: i64,
     pub error: Option<String>,
+    /// The error's code (`rbk::http::status`...) when the step failed.
+    pub code: Option<&'static str>,
     pub elapsed: Duration,
 }
 
@@ -20,8 +22,8 @@ pub struct StepRecord {
 #[derive(Debug, Clone, Copy)]
 pub enum Ending<'a> {
     Ok,
-    /// The run failed with this (masked) message.
-    Failed(&'a str),
+    /// The run failed with this (masked) message and this code.
+    Failed(&'a str, &'a str),
     /// A signal (its name, e.g. `SIGTERM`) stopped the run.
     Interrupted(&'a str),
 }
@@ -30,23 +32,24 @@ pub enum Ending<'a> {
 /// plus one testcase for a failure that no step accounts for, or for an
 /// interruption (as an `<error>`). `tests` counts the testcases.
 pub fn junit(runbook: &str, steps: &[StepRecord], ending: Ending<'_>, total: Duration) -> String {
-    // The extra testcase: (its name, the element, its message).
-    let extra: Option<(&str, &str, String)> = match ending {
+    // The extra testcase: (its name, the element, its code, its message).
+    let extra: Option<(&str, &str, &str, String)> = match ending {
         Ending::Ok => None,
-        Ending::Failed(f) if steps.iter().all(|s| s.ok) => {
-            Some(("runbook", "failure", f.to_string()))
+        Ending::Failed(f, code) if steps.iter().all(|s| s.ok) => {
+            Some(("runbook", "failure", code, f.to_string()))
         }
-        Ending::Failed(_) => None,
+        Ending::Failed(..) => None,
         Ending::Interrupted(sig) => Some((
             "interrupted",
             "error",
+            super::ErrorKind::Interrupted.code(),
             format!("the run was interrupted by {sig} before it finished"),
         )),
     };
     let tests = steps.len() + usize::from(extra.is_some());
     let failures = steps.iter().filter(|s| !s.ok).count()
-        + usize::from(matches!(extra, Some((_, "failure", _))));
-    let errors = usize::from(matches!(extra, Some((_, "error", _))));
+        + usize::from(matches!(extra, Some((_, "failure", _, _))));
+    let errors = usize::from(matches!(extra, Some((_, "error", _, _))));
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     out.push_str(&format!(
         "<testsuites name=\"rbk\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{:.3}\">\n",
@@ -77,18 +80,21 @@ pub fn junit(runbook: &str, steps: &[StepRecord], ending: Ending<'_>, total: Dur
                 .error
                 .clone()
                 .unwrap_or_else(|| format!("status {}", s.status));
+            let code = s.code.unwrap_or(crate::diagnostic::codes::RUN_FAILED);
             out.push_str(&format!(
-                ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>\n",
+                ">\n      <failure type=\"{}\" message=\"{}\">{}</failure>\n    </testcase>\n",
+                xml(code),
                 xml(&reason),
                 xml(&reason)
             ));
         }
     }
-    if let Some((case, element, message)) = extra {
+    if let Some((case, element, code, message)) = extra {
         out.push_str(&format!(
-            "    <testcase classname=\"{}\" name=\"{case}\" time=\"{:.3}\">\n      <{element} message=\"{}\">{}</{element}>\n    </testcase>\n",
+            "    <testcase classname=\"{}\" name=\"{case}\" time=\"{:.3}\">\n      <{element} type=\"{}\" message=\"{}\">{}</{element}>\n    </testcase>\n",
             xml(runbook),
             total.as_secs_f64(),
+            xml(code),
             xml(&message),
             xml(&message)
         ));
@@ -97,12 +103,14 @@ pub fn junit(runbook: &str, steps: &[StepRecord], ending: Ending<'_>, total: Dur
     out
 }
 
-/// JSON: the outcome (and the signal, if one stopped the run), every step and every exchange with timings.
+/// JSON: the outcome (and the signal, if one stopped the run), every step
+/// and every exchange with timings. A failed run's `error` comes with its
+/// `code`, and so does each failed step's.
 pub fn json(
     runbook: &str,
     steps: &[StepRecord],
     exchanges: &[Exchange],
-    result: Result<&serde_json::Value, &str>,
+    result: Result<&serde_json::Value, (&str, &str)>,
     interrupted: Option<&str>,
     total: Duration,
 ) -> serde_json::Value {
@@ -112,7 +120,8 @@ pub fn json(
         // The signal that stopped the run (e.g. "SIGTERM"), or null.
         "interrupted": interrupted,
         "result": result.ok(),
-        "error": result.err(),
+        "error": result.err().map(|(m, _)| m),
+        "code": result.err().map(|(_, c)| c),
         "duration_ms": ms(total),
         "steps": steps.iter().map(|s| serde_json::json!({
             "step": s.step,
@@ -120,6 +129,7 @@ pub fn json(
             "ok": s.ok,
             "status": s.status,
             "error": s.error,
+            "code": s.code,
             "duration_ms": ms(s.elapsed),
         })).collect::<Vec<_>>(),
         "exchanges": exchanges.iter().map(|e| serde_json::json!({

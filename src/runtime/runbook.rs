@@ -12,7 +12,7 @@ use super::http::{self, Prepared, Transport, bind, prepare, send_once};
 use super::outputs::{Response, convert};
 use super::retry::retry_after;
 use super::value::{StepResult, Value};
-use super::{Exchange, RunError, Runtime};
+use super::{ErrorKind, Exchange, RunError, Runtime};
 use crate::check::types::{Ty, resolve_type};
 use crate::syntax::ast::*;
 
@@ -168,8 +168,9 @@ impl Runtime {
                             }
                         }
                         None => {
-                            return Err(RunError::at(
-                                i.cond.span,
+                            return Err(RunError::of(
+                                ErrorKind::Eval,
+                                Some(i.cond.span),
                                 format!("the condition is a {}, not a bool", c.type_name()),
                             ));
                         }
@@ -181,7 +182,11 @@ impl Runtime {
                 StmtKind::Wait(e) => {
                     let v = self.eval(e, env)?;
                     let Value::Duration(d) = v.reveal() else {
-                        return Err(RunError::at(e.span, "wait takes a duration"));
+                        return Err(RunError::of(
+                            ErrorKind::Eval,
+                            Some(e.span),
+                            "wait takes a duration",
+                        ));
                     };
                     if !self.cx.dry_run {
                         tokio::time::sleep(*d).await;
@@ -193,7 +198,11 @@ impl Runtime {
                 }
                 StmtKind::Fail(e) => {
                     let v = self.eval(e, env)?;
-                    return Err(RunError::at(e.span, self.mask(&v.to_string())));
+                    return Err(RunError::of(
+                        ErrorKind::RunbookFail,
+                        Some(e.span),
+                        self.mask(&v.to_string()),
+                    ));
                 }
                 StmtKind::Return(v) => {
                     let value = match v {
@@ -266,6 +275,7 @@ impl Runtime {
                     self.cx.program.sources.snippet(u.cond.span),
                     if max == 1 { "" } else { "s" }
                 ));
+                failed.result.error_kind = Some(ErrorKind::PollExhausted);
                 failed.failure = Some(Failure::Timeout);
                 break failed;
             }
@@ -309,6 +319,7 @@ impl Runtime {
             span: Some(st.name.span),
             step: Some(st.name.name.clone()),
             usage: false,
+            kind: outcome.result.error_kind.unwrap_or(ErrorKind::Failed),
         })
     }
 
@@ -356,6 +367,7 @@ impl Runtime {
                                 headers: Vec::new(),
                                 body: String::new(),
                                 error: None,
+                                error_kind: None,
                                 elapsed,
                                 outputs,
                             },
@@ -371,6 +383,7 @@ impl Runtime {
                             headers: Vec::new(),
                             body: String::new(),
                             error: Some(e.message),
+                            error_kind: Some(e.kind),
                             elapsed,
                             outputs: Vec::new(),
                         },
@@ -447,6 +460,7 @@ impl Runtime {
                     headers: Vec::new(),
                     body: String::new(),
                     error: None,
+                    error_kind: None,
                     elapsed: Duration::ZERO,
                     outputs: outs,
                 },
@@ -458,9 +472,10 @@ impl Runtime {
         let response = match self.send(step, integ, &prepared, auth).await? {
             Ok(r) => r,
             Err(t) => {
+                let kind = t.kind();
                 let (failure, msg) = match t {
                     Transport::Timeout(m) => (Failure::Timeout, format!("timed out: {m}")),
-                    Transport::Error(m) | Transport::Refused(m) => (Failure::Error, m),
+                    Transport::Error(_, m) | Transport::Refused(_, m) => (Failure::Error, m),
                 };
                 return Ok(Outcome {
                     result: StepResult {
@@ -469,6 +484,7 @@ impl Runtime {
                         headers: Vec::new(),
                         body: String::new(),
                         error: Some(self.mask(&msg)),
+                        error_kind: Some(kind),
                         elapsed: started.elapsed(),
                         outputs: Vec::new(),
                     },
@@ -489,11 +505,13 @@ impl Runtime {
             },
             body: if keep { response.text() } else { String::new() },
             error: None,
+            error_kind: None,
             elapsed,
             outputs: Vec::new(),
         };
         if !prepared.accepts(response.status) {
             result.ok = false;
+            result.error_kind = Some(ErrorKind::HttpStatus);
             result.error = Some(self.mask(&format!(
                 "status {} is not one of the expected {}{}",
                 response.status,
@@ -508,8 +526,9 @@ impl Runtime {
         }
         match self.outputs(m, vars, &response) {
             Ok(outs) => result.outputs = outs,
-            Err(msg) => {
+            Err((kind, msg)) => {
                 result.ok = false;
+                result.error_kind = Some(kind);
                 result.error = Some(self.mask(&msg));
                 return Ok(Outcome {
                     result,
@@ -531,24 +550,41 @@ impl Runtime {
         m: &Method,
         vars: &Vars,
         response: &Response,
-    ) -> Result<Vec<(String, Value)>, String> {
+    ) -> Result<Vec<(String, Value)>, (ErrorKind, String)> {
         let mut out = Vec::new();
         for item in &m.items {
             let MethodItem::Output(block) = item else {
                 continue;
             };
             for f in &block.fields {
-                let v = eval(&f.value, vars, &self.cx, Some(response))
-                    .map_err(|e: EvalError| format!("output `{}`: {}", f.name.name, e.message))?;
+                let v =
+                    eval(&f.value, vars, &self.cx, Some(response)).map_err(|e: EvalError| {
+                        (
+                            ErrorKind::OutputType,
+                            format!("output `{}`: {}", f.name.name, e.message),
+                        )
+                    })?;
                 let v = match &f.ty {
                     Some(t) => {
-                        let ty =
-                            resolve_type(t).map_err(|id| format!("unknown type `{}`", id.name))?;
+                        let ty = resolve_type(t).map_err(|id| {
+                            (ErrorKind::OutputType, format!("unknown type `{}`", id.name))
+                        })?;
+                        // A required output that is absent or null is
+                        // missing; any other value that does not convert
+                        // has the wrong type.
+                        let missing = v.is_null() && !matches!(ty.ty, Ty::Optional(_));
                         convert(v, &ty.ty, ty.secret).map_err(|e| {
-                            format!(
-                                "output `{}` ({}): {e}",
-                                f.name.name,
-                                self.cx.program.sources.snippet(f.value.span)
+                            (
+                                if missing {
+                                    ErrorKind::OutputMissing
+                                } else {
+                                    ErrorKind::OutputType
+                                },
+                                format!(
+                                    "output `{}` ({}): {e}",
+                                    f.name.name,
+                                    self.cx.program.sources.snippet(f.value.span)
+                                ),
                             )
                         })?
                     }
@@ -605,10 +641,13 @@ impl Runtime {
                         .redactor
                         .contains_secret(&String::from_utf8_lossy(&b.bytes))
                 {
-                    return Ok(Err(Transport::Error(format!(
-                        "not following the redirect to {}: it is another origin, and the request body holds a secret (rbk does not resend a secret to another origin)",
-                        self.mask(&hop.url)
-                    ))));
+                    return Ok(Err(Transport::Error(
+                        ErrorKind::HttpRedirect,
+                        format!(
+                            "not following the redirect to {}: it is another origin, and the request body holds a secret (rbk does not resend a secret to another origin)",
+                            self.mask(&hop.url)
+                        ),
+                    )));
                 }
             }
             let r = self
@@ -619,10 +658,13 @@ impl Runtime {
                 None => return Ok(r),
             }
         }
-        Ok(Err(Transport::Error(format!(
-            "too many redirects (more than {MAX_REDIRECTS}), last to {}",
-            self.mask(&hop.url)
-        ))))
+        Ok(Err(Transport::Error(
+            ErrorKind::HttpRedirect,
+            format!(
+                "too many redirects (more than {MAX_REDIRECTS}), last to {}",
+                self.mask(&hop.url)
+            ),
+        )))
     }
 
     /// Removes what must not reach another origin: authorization, cookies,
@@ -674,6 +716,7 @@ impl Runtime {
                         span: None,
                         step: Some(step.to_string()),
                         usage: false,
+                        kind: ErrorKind::Replay,
                     })?;
                 if self.records() {
                     self.record(self.exchange(
@@ -772,7 +815,7 @@ impl Runtime {
                         .map(|d| d.min(p.retry.max_backoff))
                         .unwrap_or_else(|| p.retry.delay(attempt)),
                 ),
-                Err(Transport::Refused(_)) => None,
+                Err(Transport::Refused(..)) => None,
                 Err(_) if retryable => Some(p.retry.delay(attempt)),
                 _ => None,
             };
@@ -853,9 +896,12 @@ impl Runtime {
                 self.mask(&resp.text()),
                 None,
             ),
-            Err(Transport::Timeout(m)) | Err(Transport::Error(m)) | Err(Transport::Refused(m)) => {
-                (None, Vec::new(), String::new(), Some(self.mask(&m)))
-            }
+            Err(t) => (
+                None,
+                Vec::new(),
+                String::new(),
+                Some(self.mask(t.message())),
+            ),
         };
         Exchange {
             timed_out,
@@ -927,8 +973,9 @@ impl Runtime {
                 Value::Null => Vec::new(),
                 Value::Range(a, b) => (*a..=*b).map(Value::Int).collect(),
                 other => {
-                    return Err(RunError::at(
-                        f.iter.span,
+                    return Err(RunError::of(
+                        ErrorKind::Eval,
+                        Some(f.iter.span),
                         format!("`for` needs a list, found a {}", other.type_name()),
                     ));
                 }
@@ -1090,6 +1137,7 @@ impl Runtime {
                     span: Some(span),
                     step: Some(step_name),
                     usage: false,
+                    kind: outcome.result.error_kind.unwrap_or(ErrorKind::Failed),
                 });
             }
             let result = outcome.result;

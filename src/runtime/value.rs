@@ -55,6 +55,8 @@ pub struct StepResult {
     pub headers: Vec<(String, String)>,
     pub body: String,
     pub error: Option<String>,
+    /// The kind of `error` (its code for reports), when the step failed.
+    pub error_kind: Option<super::ErrorKind>,
     pub elapsed: Duration,
     pub outputs: Vec<(String, Value)>,
 }

@@ -142,7 +142,10 @@ impl JwtAssertion {
 
     pub async fn apply(&self, req: &mut Prepared, env: &AuthEnv<'_>) -> Result<(), EvalError> {
         if self.request == Request::Direct {
-            let (jwt, _) = self.jwt.sign().map_err(|e| self.error(env, e))?;
+            let (jwt, _) = self.jwt.sign().map_err(|e| {
+                self.error(env, e)
+                    .with_kind(crate::runtime::ErrorKind::Auth)
+            })?;
             self.set(req, env, &jwt);
             return Ok(());
         }
@@ -167,7 +170,10 @@ impl JwtAssertion {
             self.set(req, env, &t.access_token);
             return Ok(());
         }
-        let token = self.fetch(env).await.map_err(|e| self.error(env, e))?;
+        let token = self.fetch(env).await.map_err(|e| {
+            self.error(env, e)
+                .with_kind(crate::runtime::ErrorKind::AuthToken)
+        })?;
         self.set(req, env, &token.access_token);
         env.tokens.put(key, token);
         Ok(())

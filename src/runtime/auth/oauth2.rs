@@ -290,6 +290,7 @@ impl OAuth2 {
             self.span,
             format!("integration `{}`: auth oauth2: {msg}", env.integration),
         )
+        .with_kind(crate::runtime::ErrorKind::AuthToken)
     }
 
     fn set(&self, req: &mut Prepared, env: &AuthEnv<'_>, token: &str) {
