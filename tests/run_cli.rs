@@ -654,3 +654,29 @@ runbook main() {
         "{o}"
     );
 }
+
+#[test]
+fn a_malformed_env_file_names_the_line_not_its_text() {
+    let dir = Dir::new();
+    let program = dir.program(
+        "integration api { base_url = \"http://127.0.0.1:1\" }\nmethod api.get() { GET \"/\" }\nrunbook main() { step s = api.get() }\n",
+        "",
+    );
+    let env_file = dir.write(
+        ".env",
+        b"# comment\nexport RBK_T_A=\"quoted value\"\nRBK_T_B='single'\nthis line is not-5ecret-kv\n",
+    );
+    let o = rbk(&[
+        "run",
+        &program.to_string_lossy(),
+        "--env-file",
+        &env_file.to_string_lossy(),
+        "--dry-run",
+    ]);
+    assert_eq!(o.code, Some(2), "{o}");
+    assert!(o.stderr.contains(".env:4"), "{o}");
+    assert!(
+        !o.stderr.contains("5ecret"),
+        "the line's text is not shown:\n{o}"
+    );
+}

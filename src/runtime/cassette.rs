@@ -119,7 +119,7 @@ impl Replay {
             !used[n]
                 && i.request.method == method
                 && i.request.url == url
-                && super::runbook::normalise_multipart(&i.request.body) == body
+                && super::send::normalise_multipart(&i.request.body) == body
         })
     }
 
@@ -136,7 +136,7 @@ impl Replay {
         let fits = |i: &Interaction| {
             i.request.method == method
                 && i.request.url == url
-                && super::runbook::normalise_multipart(&i.request.body) == body
+                && super::send::normalise_multipart(&i.request.body) == body
         };
         let pick = self
             .interactions

@@ -1,6 +1,6 @@
 //! Builds the HTTP client of an integration: TLS roots, proxy, timeouts,
 //! the `auth mtls` client certificate; redirects are not followed here
-//! (see `runbook::send`).
+//! (see `send.rs`).
 
 use super::Context;
 use super::eval::{Vars, eval};

@@ -700,19 +700,11 @@ pub fn wire_encodings(s: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// `application/x-www-form-urlencoded` encoding of one name or value.
+/// `application/x-www-form-urlencoded` encoding of one name or value (by
+/// the `form_urlencoded` crate: space as `+`, `*-._` and alphanumerics
+/// kept, every other byte `%XX`).
 pub(crate) fn form_encode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
-                out.push(b as char)
-            }
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 // ---------------------------------------------------------------- sending

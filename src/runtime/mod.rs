@@ -4,16 +4,19 @@
 
 pub mod atomic_write;
 pub mod auth;
+mod call;
 pub mod cassette;
 mod client;
 pub mod error;
 pub mod eval;
 pub mod http;
 pub mod outputs;
+mod pages;
 pub mod redact;
 pub mod report;
 pub mod retry;
 pub mod runbook;
+mod send;
 pub mod value;
 pub mod xml;
 
@@ -110,29 +113,47 @@ impl Context {
 pub fn environment(env_file: Option<&std::path::Path>) -> Result<HashMap<String, String>, String> {
     let mut env: HashMap<String, String> = std::env::vars().collect();
     if let Some(path) = env_file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read the env file {}: {e}", path.display()))?;
-        for (n, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let line = line.strip_prefix("export ").unwrap_or(line);
-            let Some((k, v)) = line.split_once('=') else {
-                return Err(format!("{}:{}: expected KEY=value", path.display(), n + 1));
-            };
-            let v = v.trim();
-            let v = v
-                .strip_prefix('"')
-                .and_then(|x| x.strip_suffix('"'))
-                .or_else(|| v.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')))
-                .unwrap_or(v);
+        // dotenvy parses the file (quotes, `export`, comments, escapes).
+        let lines = dotenvy::from_path_iter(path).map_err(|e| {
+            format!(
+                "cannot read the env file {}: {}",
+                path.display(),
+                env_error(&e)
+            )
+        })?;
+        for item in lines {
+            let (k, v) = item.map_err(|e| {
+                format!("{}{}: {}", path.display(), line_of(path, &e), env_error(&e))
+            })?;
             // Like dotenv: a variable already set in the environment wins.
-            env.entry(k.trim().to_string())
-                .or_insert_with(|| v.to_string());
+            env.entry(k).or_insert(v);
         }
     }
     Ok(env)
+}
+
+/// `:N`, the line of the file a parse error is on, when it can be found.
+fn line_of(path: &std::path::Path, e: &dotenvy::Error) -> String {
+    let dotenvy::Error::LineParse(line, _) = e else {
+        return String::new();
+    };
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| text.lines().position(|l| l.trim() == line.trim()))
+        .map(|n| format!(":{}", n + 1))
+        .unwrap_or_default()
+}
+
+/// A dotenvy error in words; a line that does not parse says which line,
+/// never its text (it may hold a secret).
+fn env_error(e: &dotenvy::Error) -> String {
+    match e {
+        dotenvy::Error::LineParse(_, index) => {
+            format!("a line does not parse as KEY=value (at byte {index} of it)")
+        }
+        dotenvy::Error::Io(io) => io.to_string(),
+        _ => "the file could not be read as KEY=value lines".to_string(),
+    }
 }
 
 /// A runbook or call that did not succeed, with where and why.

@@ -1,0 +1,431 @@
+//! One call: a step's call of a method or runbook, preparing the request,
+//! reading the outputs, and the step's result.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::auth::Auth;
+use super::eval::{EvalError, Vars, eval};
+use super::http::{Prepared, Transport, bind, prepare};
+use super::outputs::{Response, convert};
+use super::value::{StepResult, Value};
+use super::{ErrorKind, RunError, Runtime};
+use crate::check::types::{Ty, resolve_type};
+use crate::syntax::ast::*;
+
+use super::runbook::*;
+use super::send::*;
+
+impl Runtime {
+    pub(super) async fn step(&self, st: &Step, env: &mut Vars) -> Res<Flow> {
+        let args = self.args(&st.call.args, env).await?;
+        let target = match &st.call.target {
+            CallTarget::Method {
+                integration,
+                method,
+            } => format!("{}.{}", integration.name, method.name),
+            CallTarget::Runbook(r) => format!("run {}", r.name),
+        };
+        let shown = qualified(&st.name.name);
+        self.observer.step_started(&shown, &target);
+        let max = match &st.until {
+            Some(u) => match &u.max {
+                Some(m) => match self.eval(m, env)?.reveal() {
+                    Value::Int(n) if *n > 0 => *n as u64,
+                    _ => 1,
+                },
+                None => 1,
+            },
+            None => 1,
+        };
+        let mut attempt = 0u64;
+        let polling_since = Instant::now();
+        let mut outcome = loop {
+            attempt += 1;
+            let outcome = self.call_target(st, &target, args.clone()).await?;
+            let Some(u) = &st.until else { break outcome };
+            if outcome.failure.is_some() || self.cx.dry_run {
+                break outcome;
+            }
+            let mut probe = env.clone();
+            probe.insert(
+                st.name.name.clone(),
+                Value::Step(Arc::new(outcome.result.clone())),
+            );
+            let done = self.eval(&u.cond, &probe)?;
+            if done.as_bool() == Some(true) {
+                break outcome;
+            }
+            if attempt >= max {
+                let mut failed = outcome;
+                failed.result.ok = false;
+                failed.result.error = Some(format!(
+                    "`{}` was still false after {max} attempt{}",
+                    self.cx.program.sources.snippet(u.cond.span),
+                    if max == 1 { "" } else { "s" }
+                ));
+                failed.result.error_kind = Some(ErrorKind::PollExhausted);
+                failed.failure = Some(Failure::Timeout);
+                break failed;
+            }
+            let every = match self.eval(&u.every, env)?.reveal() {
+                Value::Duration(d) => *d,
+                _ => Duration::from_secs(1),
+            };
+            tokio::time::sleep(every).await;
+        };
+        if st.until.is_some() {
+            // A polling step's time covers every call and the waits between.
+            outcome.result.elapsed = polling_since.elapsed();
+        }
+        self.observer
+            .step_finished(&shown, &target, &outcome.result);
+        let mut result = outcome.result.clone();
+        if outcome.failure.is_some() {
+            result.outputs.clear();
+        }
+        env.insert(st.name.name.clone(), Value::Step(Arc::new(result)));
+        let Some(failure) = &outcome.failure else {
+            return Ok(Flow::Normal);
+        };
+        if let Some(arms) = &st.arms {
+            for arm in arms {
+                if arm.patterns.iter().any(|p| matches(p, failure)) {
+                    return self.stmt(&arm.body, env).await;
+                }
+            }
+        }
+        let reason = outcome
+            .result
+            .error
+            .clone()
+            .unwrap_or_else(|| "failed".into());
+        Err(RunError {
+            message: self.mask(&format!(
+                "step `{}` ({}) failed: {reason}",
+                st.name.name, outcome.request
+            )),
+            span: Some(st.name.span),
+            step: Some(st.name.name.clone()),
+            usage: false,
+            kind: outcome.result.error_kind.unwrap_or(ErrorKind::Failed),
+        })
+    }
+
+    pub(super) async fn call_target(
+        &self,
+        st: &Step,
+        target: &str,
+        args: Vec<(Option<String>, Value)>,
+    ) -> Res<Outcome> {
+        match &st.call.target {
+            CallTarget::Method {
+                integration,
+                method,
+            } => {
+                self.call_method(
+                    &st.name.name,
+                    &integration.name,
+                    &method.name,
+                    args,
+                    st.call.span,
+                )
+                .await
+            }
+            CallTarget::Runbook(name) => {
+                let program = self.cx.program.clone();
+                let rb = program.runbook(&name.name).ok_or_else(|| {
+                    RunError::at(name.span, format!("no runbook `{}`", name.name))
+                })?;
+                let started = Instant::now();
+                // Steps of the called runbook are named after it in
+                // progress and reports: `child > step`.
+                let path = qualified(&rb.name.name);
+                let r = RUNBOOK_PATH.scope(path, self.run_runbook(rb, args)).await;
+                let elapsed = started.elapsed();
+                Ok(match r {
+                    Ok(v) => {
+                        let outputs = match v.reveal() {
+                            Value::Object(fields) => fields.to_vec(),
+                            _ => vec![("value".to_string(), v.clone())],
+                        };
+                        Outcome {
+                            result: StepResult {
+                                ok: true,
+                                status: 0,
+                                headers: Vec::new(),
+                                body: String::new(),
+                                error: None,
+                                error_kind: None,
+                                elapsed,
+                                outputs,
+                            },
+                            failure: None,
+                            request: target.to_string(),
+                        }
+                    }
+                    Err(e) if e.usage => return Err(e),
+                    Err(e) => Outcome {
+                        result: StepResult {
+                            ok: false,
+                            status: 0,
+                            headers: Vec::new(),
+                            body: String::new(),
+                            error: Some(e.message),
+                            error_kind: Some(e.kind),
+                            elapsed,
+                            outputs: Vec::new(),
+                        },
+                        failure: Some(Failure::Error),
+                        request: target.to_string(),
+                    },
+                })
+            }
+        }
+    }
+
+    /// Calls one method: prepare, authorize, send (with retries), take the
+    /// outputs. A failure is an [`Outcome`], not an error; an error is a
+    /// mistake in the program or its input (a missing secret, say).
+    pub async fn call_method(
+        &self,
+        step: &str,
+        integration: &str,
+        method: &str,
+        args: Vec<(Option<String>, Value)>,
+        span: Span,
+    ) -> Res<Outcome> {
+        let program = self.cx.program.clone();
+        let m = program
+            .method(integration, method)
+            .ok_or_else(|| RunError::at(span, format!("no method `{integration}.{method}`")))?;
+        let integ = program
+            .integration(integration)
+            .ok_or_else(|| RunError::at(span, format!("no integration `{integration}`")))?;
+        let vars = bind(&m.params, args, &self.cx, span).map_err(|e| self.masked(e.into()))?;
+        let prepared = prepare(&self.cx, integ, m, &vars).map_err(|e| self.masked(e.into()))?;
+        let auth =
+            Auth::for_method(&self.cx, integ, m, &vars).map_err(|e| self.masked(e.into()))?;
+        self.send_and_read(step, integ, m, &vars, prepared, &auth, false)
+            .await
+    }
+
+    /// Sends and reads the outputs. The step result keeps the response's
+    /// body and headers when `keep_body` is set or the program may read
+    /// them (see [`Runtime::with_lean_results`]).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn send_and_read(
+        &self,
+        step: &str,
+        integ: &Integration,
+        m: &Method,
+        vars: &Vars,
+        prepared: Prepared,
+        auth: &Auth,
+        keep_body: bool,
+    ) -> Res<Outcome> {
+        let request = self.mask(&format!("{} {}", prepared.verb.as_str(), prepared.url));
+        if self.cx.dry_run {
+            let mut shown = prepared.clone();
+            if let Ok(client) = self.pool.client(&self.cx, integ, &prepared.method) {
+                let env = self.auth_env(integ, &client);
+                auth.apply(&mut shown, &env)
+                    .await
+                    .map_err(|e| self.masked(e.into()))?;
+            }
+            self.observer.dry_request(step, &self.describe(&shown));
+            let mut outs: Vec<(String, Value)> = Vec::new();
+            for item in &m.items {
+                if let MethodItem::Output(o) = item {
+                    for f in &o.fields {
+                        outs.push((f.name.name.clone(), Value::Unknown));
+                    }
+                }
+            }
+            return Ok(Outcome {
+                result: StepResult {
+                    ok: true,
+                    status: 0,
+                    headers: Vec::new(),
+                    body: String::new(),
+                    error: None,
+                    error_kind: None,
+                    elapsed: Duration::ZERO,
+                    outputs: outs,
+                },
+                failure: None,
+                request,
+            });
+        }
+        let started = Instant::now();
+        let response = match self.send(step, integ, &prepared, auth).await? {
+            Ok(r) => r,
+            Err(t) => {
+                let kind = t.kind();
+                let (failure, msg) = match t {
+                    Transport::Timeout(m) => (Failure::Timeout, format!("timed out: {m}")),
+                    Transport::Error(_, m) | Transport::Refused(_, m) => (Failure::Error, m),
+                };
+                return Ok(Outcome {
+                    result: StepResult {
+                        ok: false,
+                        status: 0,
+                        headers: Vec::new(),
+                        body: String::new(),
+                        error: Some(self.mask(&msg)),
+                        error_kind: Some(kind),
+                        elapsed: started.elapsed(),
+                        outputs: Vec::new(),
+                    },
+                    failure: Some(failure),
+                    request,
+                });
+            }
+        };
+        let elapsed = started.elapsed();
+        let keep = keep_body || !self.lean_results;
+        let mut result = StepResult {
+            ok: true,
+            status: response.status as i64,
+            headers: if keep {
+                response.headers.clone()
+            } else {
+                Vec::new()
+            },
+            body: if keep { response.text() } else { String::new() },
+            error: None,
+            error_kind: None,
+            elapsed,
+            outputs: Vec::new(),
+        };
+        if !prepared.accepts(response.status) {
+            result.ok = false;
+            result.error_kind = Some(ErrorKind::HttpStatus);
+            result.error = Some(self.mask(&format!(
+                "status {} is not one of the expected {}{}",
+                response.status,
+                expect_text(&prepared.expect),
+                body_preview(&response, &self.cx.redactor)
+            )));
+            return Ok(Outcome {
+                result,
+                failure: Some(Failure::Status(response.status)),
+                request,
+            });
+        }
+        match self.outputs(m, vars, &response) {
+            Ok(outs) => result.outputs = outs,
+            Err((kind, msg)) => {
+                result.ok = false;
+                result.error_kind = Some(kind);
+                result.error = Some(self.mask(&msg));
+                return Ok(Outcome {
+                    result,
+                    failure: Some(Failure::Status(response.status)),
+                    request,
+                });
+            }
+        }
+        Ok(Outcome {
+            result,
+            failure: None,
+            request,
+        })
+    }
+
+    /// Evaluates and converts every declared output.
+    pub(super) fn outputs(
+        &self,
+        m: &Method,
+        vars: &Vars,
+        response: &Response,
+    ) -> Result<Vec<(String, Value)>, (ErrorKind, String)> {
+        let mut out = Vec::new();
+        for item in &m.items {
+            let MethodItem::Output(block) = item else {
+                continue;
+            };
+            for f in &block.fields {
+                let v =
+                    eval(&f.value, vars, &self.cx, Some(response)).map_err(|e: EvalError| {
+                        (
+                            ErrorKind::OutputType,
+                            format!("output `{}`: {}", f.name.name, e.message),
+                        )
+                    })?;
+                let v = match &f.ty {
+                    Some(t) => {
+                        let ty = resolve_type(t).map_err(|id| {
+                            (ErrorKind::OutputType, format!("unknown type `{}`", id.name))
+                        })?;
+                        // A required output that is absent or null is
+                        // missing; any other value that does not convert
+                        // has the wrong type.
+                        let missing = v.is_null() && !matches!(ty.ty, Ty::Optional(_));
+                        convert(v, &ty.ty, ty.secret).map_err(|e| {
+                            (
+                                if missing {
+                                    ErrorKind::OutputMissing
+                                } else {
+                                    ErrorKind::OutputType
+                                },
+                                format!(
+                                    "output `{}` ({}): {e}",
+                                    f.name.name,
+                                    self.cx.program.sources.snippet(f.value.span)
+                                ),
+                            )
+                        })?
+                    }
+                    None => v,
+                };
+                if v.is_secret() {
+                    self.cx.redactor.register(&v.to_text());
+                }
+                out.push((f.name.name.clone(), v));
+            }
+        }
+        Ok(out)
+    }
+
+    /// A prepared request as text for a dry run (masked).
+    pub(super) fn describe(&self, p: &Prepared) -> String {
+        let mut s = format!("{} {}\n", p.verb.as_str(), p.url);
+        for (k, v) in &p.headers {
+            s.push_str(&format!("{k}: {}\n", mask_header(k, v)));
+        }
+        if let Some(b) = &p.body {
+            s.push_str(&format!("content-type: {}\n\n", b.content_type));
+            s.push_str(&String::from_utf8_lossy(&b.bytes));
+            s.push('\n');
+        }
+        self.mask(&s)
+    }
+}
+
+pub(super) fn expect_text(ranges: &[(i64, i64)]) -> String {
+    ranges
+        .iter()
+        .map(|(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}..{b}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The start of a response body for an error message: masked whole before
+/// it is cut, so a secret straddling the cut cannot leak its first part.
+pub(super) fn body_preview(r: &Response, redactor: &super::redact::Redactor) -> String {
+    let text = redactor.mask(&r.text());
+    let t = text.trim();
+    if t.is_empty() {
+        return String::new();
+    }
+    let short: String = t.chars().take(200).collect();
+    let more = if t.chars().count() > 200 { "…" } else { "" };
+    format!("; the body was: {short}{more}")
+}
