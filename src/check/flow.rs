@@ -1389,75 +1389,40 @@ fn merge(a: State, b: State) -> State {
 }
 
 fn collect_step_names(block: &StmtBlock, out: &mut Vec<String>) {
-    for s in &block.stmts {
-        collect_step_names_stmt(s, out);
-    }
-}
-
-fn collect_step_names_stmt(s: &Stmt, out: &mut Vec<String>) {
-    match &s.kind {
-        StmtKind::Step(st) => {
-            out.push(st.name.name.clone());
-            for a in st.arms.iter().flatten() {
-                collect_step_names_stmt(&a.body, out);
-            }
-        }
-        StmtKind::If(i) => {
-            collect_step_names(&i.then, out);
-            match &i.otherwise {
-                Some(Else::Block(b)) => collect_step_names(b, out),
-                Some(Else::If(s)) => collect_step_names_stmt(s, out),
-                None => {}
-            }
-        }
-        StmtKind::For(f) => collect_step_names(&f.body, out),
-        StmtKind::Parallel(b) | StmtKind::Block(b) => collect_step_names(b, out),
-        _ => {}
-    }
+    out.extend(crate::syntax::visit::step_names(&block.stmts));
 }
 
 /// The keys a runbook's `return { ... }` statements give, and whether some
 /// return gives a value that is not an object (then any field is json).
 pub(crate) fn runbook_result(rb: &Runbook) -> (Vec<String>, bool) {
-    let mut keys = Vec::new();
-    let mut open = false;
-    fn walk(b: &StmtBlock, keys: &mut Vec<String>, open: &mut bool) {
-        for s in &b.stmts {
-            walk_stmt(s, keys, open);
-        }
+    use crate::syntax::visit::{Visitor, walk_stmt, walk_stmts};
+    #[derive(Default)]
+    struct Returns {
+        keys: Vec<String>,
+        open: bool,
     }
-    fn walk_stmt(s: &Stmt, keys: &mut Vec<String>, open: &mut bool) {
-        match &s.kind {
-            StmtKind::Return(Some(e)) => match &e.kind {
-                ExprKind::Object(entries) => {
-                    for en in entries {
-                        if !keys.contains(&en.key.name) {
-                            keys.push(en.key.name.clone());
+    impl Visitor for Returns {
+        fn visit_stmt(&mut self, s: &Stmt) {
+            match &s.kind {
+                StmtKind::Return(Some(e)) => match &e.kind {
+                    ExprKind::Object(entries) => {
+                        for en in entries {
+                            if !self.keys.contains(&en.key.name) {
+                                self.keys.push(en.key.name.clone());
+                            }
                         }
                     }
-                }
-                _ => *open = true,
-            },
-            StmtKind::Step(st) => {
-                for a in st.arms.iter().flatten() {
-                    walk_stmt(&a.body, keys, open);
-                }
+                    _ => self.open = true,
+                },
+                _ => walk_stmt(self, s),
             }
-            StmtKind::If(i) => {
-                walk(&i.then, keys, open);
-                match &i.otherwise {
-                    Some(Else::Block(b)) => walk(b, keys, open),
-                    Some(Else::If(s)) => walk_stmt(s, keys, open),
-                    None => {}
-                }
-            }
-            StmtKind::For(f) => walk(&f.body, keys, open),
-            StmtKind::Parallel(b) | StmtKind::Block(b) => walk(b, keys, open),
-            _ => {}
         }
+        // Returns are statements: expressions hold none.
+        fn visit_expr(&mut self, _: &Expr) {}
     }
-    walk(&rb.body, &mut keys, &mut open);
-    (keys, open)
+    let mut r = Returns::default();
+    walk_stmts(&mut r, &rb.body.stmts);
+    (r.keys, r.open)
 }
 
 fn signature(target: &str, params: &[Param]) -> String {

@@ -12,6 +12,7 @@ use super::value::{StepResult, Value};
 use super::{ErrorKind, RunError, Runtime};
 use crate::check::types::{Ty, resolve_type};
 use crate::syntax::ast::*;
+use crate::syntax::visit::{Visitor, walk_expr, walk_stmt, walk_stmts};
 
 /// Why a call did not succeed; else arms match on it.
 #[derive(Debug, Clone, PartialEq)]
@@ -461,67 +462,27 @@ pub(super) fn copy_back(names: &[String], local: &Vars, env: &mut Vars) {
 
 /// The names a loop body assigns (`x = ...`, `x += ...`), at any depth.
 pub(super) fn outer_writes(stmts: &[Stmt]) -> Vec<String> {
-    fn walk(stmts: &[Stmt], out: &mut Vec<String>) {
-        for s in stmts {
-            walk_stmt(s, out);
-        }
-    }
-    fn walk_stmt(s: &Stmt, out: &mut Vec<String>) {
-        match &s.kind {
-            StmtKind::Assign(a) => out.push(a.name.name.clone()),
-            StmtKind::Step(st) => {
-                for a in st.arms.iter().flatten() {
-                    walk_stmt(&a.body, out);
-                }
+    struct Writes(Vec<String>);
+    impl Visitor for Writes {
+        fn visit_stmt(&mut self, s: &Stmt) {
+            if let StmtKind::Assign(a) = &s.kind {
+                self.0.push(a.name.name.clone());
             }
-            StmtKind::If(i) => {
-                walk(&i.then.stmts, out);
-                match &i.otherwise {
-                    Some(Else::Block(b)) => walk(&b.stmts, out),
-                    Some(Else::If(s)) => walk_stmt(s, out),
-                    None => {}
-                }
-            }
-            StmtKind::For(f) => walk(&f.body.stmts, out),
-            StmtKind::Parallel(b) | StmtKind::Block(b) => walk(&b.stmts, out),
-            StmtKind::Trigger(_)
-            | StmtKind::Let(_)
-            | StmtKind::Var(_)
-            | StmtKind::Wait(_)
-            | StmtKind::Log(_)
-            | StmtKind::Fail(_)
-            | StmtKind::Return(_) => {}
+            walk_stmt(self, s);
         }
+        // Assignments are statements: no need to look into expressions.
+        fn visit_expr(&mut self, _: &Expr) {}
     }
-    let mut out = Vec::new();
-    walk(stmts, &mut out);
-    out.sort();
-    out.dedup();
-    out
+    let mut w = Writes(Vec::new());
+    walk_stmts(&mut w, stmts);
+    w.0.sort();
+    w.0.dedup();
+    w.0
 }
 
+/// The names of the steps in `stmts`, at any depth, in order.
 pub(super) fn collect_steps(stmts: &[Stmt], out: &mut Vec<String>) {
-    for s in stmts {
-        match &s.kind {
-            StmtKind::Step(st) => {
-                out.push(st.name.name.clone());
-                for a in st.arms.iter().flatten() {
-                    collect_steps(std::slice::from_ref(&a.body), out);
-                }
-            }
-            StmtKind::If(i) => {
-                collect_steps(&i.then.stmts, out);
-                match &i.otherwise {
-                    Some(Else::Block(b)) => collect_steps(&b.stmts, out),
-                    Some(Else::If(s)) => collect_steps(std::slice::from_ref(s), out),
-                    None => {}
-                }
-            }
-            StmtKind::For(f) => collect_steps(&f.body.stmts, out),
-            StmtKind::Parallel(b) | StmtKind::Block(b) => collect_steps(&b.stmts, out),
-            _ => {}
-        }
-    }
+    out.extend(crate::syntax::visit::step_names(stmts));
 }
 
 /// True when some runbook of the program may read a step result's `body`
@@ -536,81 +497,23 @@ pub fn reads_step_bodies(program: &crate::check::Program) -> bool {
 }
 
 fn stmt_reads_body(s: &Stmt) -> bool {
-    let block = |b: &StmtBlock| b.stmts.iter().any(stmt_reads_body);
-    match &s.kind {
-        StmtKind::Trigger(t) => {
-            t.value.as_ref().is_some_and(expr_reads_body)
-                || t.options.as_ref().is_some_and(block_reads_body)
+    /// Finds a `.body` or `.headers` field access.
+    struct Reads(bool);
+    impl Visitor for Reads {
+        fn visit_expr(&mut self, e: &Expr) {
+            if let ExprKind::Field(_, name) = &e.kind
+                && (name.name == "body" || name.name == "headers")
+            {
+                self.0 = true;
+            }
+            if !self.0 {
+                walk_expr(self, e);
+            }
         }
-        StmtKind::Let(l) | StmtKind::Var(l) => expr_reads_body(&l.value),
-        StmtKind::Assign(a) => expr_reads_body(&a.value),
-        StmtKind::Step(st) => {
-            st.call.args.iter().any(|a| expr_reads_body(&a.value))
-                || st.until.as_ref().is_some_and(|u| {
-                    expr_reads_body(&u.cond)
-                        || expr_reads_body(&u.every)
-                        || u.max.as_ref().is_some_and(expr_reads_body)
-                })
-                || st
-                    .arms
-                    .as_ref()
-                    .is_some_and(|arms| arms.iter().any(|a| stmt_reads_body(&a.body)))
-        }
-        StmtKind::If(i) => {
-            expr_reads_body(&i.cond)
-                || block(&i.then)
-                || match &i.otherwise {
-                    Some(Else::If(s)) => stmt_reads_body(s),
-                    Some(Else::Block(b)) => block(b),
-                    None => false,
-                }
-        }
-        StmtKind::For(f) => {
-            expr_reads_body(&f.iter)
-                || f.parallel.as_ref().is_some_and(expr_reads_body)
-                || block(&f.body)
-        }
-        StmtKind::Parallel(b) | StmtKind::Block(b) => block(b),
-        StmtKind::Wait(e) | StmtKind::Log(e) | StmtKind::Fail(e) => expr_reads_body(e),
-        StmtKind::Return(e) => e.as_ref().is_some_and(expr_reads_body),
     }
-}
-
-fn block_reads_body(b: &Block) -> bool {
-    b.entries.iter().any(|e| match &e.value {
-        EntryValue::Expr {
-            value,
-            content_type,
-        } => expr_reads_body(value) || content_type.as_ref().is_some_and(expr_reads_body),
-        EntryValue::Block { block, .. } => block_reads_body(block),
-        EntryValue::Label(_) => false,
-    })
-}
-
-fn expr_reads_body(e: &Expr) -> bool {
-    match &e.kind {
-        ExprKind::Field(base, name) => {
-            name.name == "body" || name.name == "headers" || expr_reads_body(base)
-        }
-        ExprKind::Str(s) => s.parts.iter().any(|p| match p {
-            StrPart::Interp(e) => expr_reads_body(e),
-            StrPart::Text(_) => false,
-        }),
-        ExprKind::List(items) => items.iter().any(expr_reads_body),
-        ExprKind::Object(entries) => entries.iter().any(|o| expr_reads_body(&o.value)),
-        ExprKind::Index(a, b) | ExprKind::Binary(_, a, b) => {
-            expr_reads_body(a) || expr_reads_body(b)
-        }
-        ExprKind::Call(c) => c.args.iter().any(|a| expr_reads_body(&a.value)),
-        ExprKind::Unary(_, a) | ExprKind::Paren(a) => expr_reads_body(a),
-        ExprKind::Int { .. }
-        | ExprKind::Float { .. }
-        | ExprKind::Bool(_)
-        | ExprKind::Null
-        | ExprKind::Duration { .. }
-        | ExprKind::Name(_)
-        | ExprKind::JsonPath(_) => false,
-    }
+    let mut r = Reads(false);
+    r.visit_stmt(s);
+    r.0
 }
 
 #[cfg(test)]

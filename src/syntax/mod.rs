@@ -7,5 +7,6 @@ pub mod format;
 pub mod highlight;
 pub mod parser;
 pub mod span;
+pub mod visit;
 
 pub use parser::{ReplInput, parse, parse_expr, parse_repl};
