@@ -3,6 +3,7 @@
 //! The pipeline runs one way: [`syntax`] (text to AST), [`check`] (AST to
 //! a checked program), then the runtime; the CLI drives them.
 
+pub mod builtins;
 pub mod check;
 pub mod cli;
 pub mod diagnostic;

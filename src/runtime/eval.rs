@@ -343,6 +343,17 @@ impl Evaluator<'_> {
         };
         let text = |i: usize| -> Result<String, EvalError> { Ok(arg(i)?.to_text()) };
         let err = |m: String| EvalError::new(span, m);
+        // The one table of built-ins says what exists and how it is called.
+        let Some(def) = crate::builtins::find(name) else {
+            return Err(err(format!("there is no function `{name}`")));
+        };
+        if args.len() < def.required || args.len() > def.params.len().max(def.required) {
+            return Err(err(format!(
+                "`{name}` is called with {} argument(s); it is {}",
+                args.len(),
+                def.signature
+            )));
+        }
         let v = match name {
             "env" => {
                 let key = text(0)?;
@@ -601,7 +612,11 @@ impl Evaluator<'_> {
                     password: get("password"),
                 }))
             }
-            other => return Err(err(format!("there is no function `{other}`"))),
+            other => {
+                return Err(err(format!(
+                    "the built-in `{other}` is listed but has no evaluation (a bug in rbk)"
+                )));
+            }
         };
         Ok(v.taint(secret))
     }
