@@ -6,11 +6,13 @@
 
 mod auth;
 pub mod builtins;
+mod calls;
 mod expr;
 mod flow;
 mod methods;
 mod resolve;
 mod settings;
+mod triggers;
 pub mod types;
 mod xml;
 
