@@ -6,7 +6,7 @@
 //! (DER) and the private key, from `pem(...)` or `pfx(...)`.
 
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rsa::RsaPrivateKey;
 use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey};
@@ -44,48 +44,62 @@ impl std::fmt::Debug for Material {
     }
 }
 
-/// One `-----BEGIN LABEL-----` block: its label and decoded bytes.
+/// Every `-----BEGIN LABEL-----` block of `text`, parsed by the `pem`
+/// crate: its label and decoded bytes. A text that does not parse gives one
+/// entry with the reason (never the text: it may be a key).
 pub fn pem_blocks(text: &str) -> Vec<(String, Result<Vec<u8>, String>)> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("-----BEGIN ") {
-        let after = &rest[start + 11..];
-        let Some(label_end) = after.find("-----") else {
-            break;
-        };
-        let label = after[..label_end].to_string();
-        let body_start = &after[label_end + 5..];
-        let end_marker = format!("-----END {label}-----");
-        let Some(end) = body_start.find(&end_marker) else {
-            out.push((label, Err("the PEM block has no END line".into())));
-            break;
-        };
-        let body = &body_start[..end];
-        // Encrypted PKCS#1 keys carry "Proc-Type:" headers: not base64.
-        let data = if body.contains(':') {
-            Err("PEM headers (an encrypted PKCS#1 key?) are not supported; use PKCS#8".into())
-        } else {
-            let b64: String = body.chars().filter(|c| !c.is_whitespace()).collect();
-            STANDARD
-                .decode(b64.as_bytes())
-                .map_err(|e| format!("the PEM block is not valid base64: {e}"))
-        };
-        out.push((label, data));
-        rest = &body_start[end + end_marker.len()..];
+    if !text.contains("-----BEGIN ") {
+        return Vec::new();
     }
-    out
+    let begins = text.matches("-----BEGIN ").count();
+    match pem::parse_many(text) {
+        // The crate skips a block that has no END line: say so.
+        Ok(blocks) if blocks.len() < begins => {
+            let mut out: Vec<(String, Result<Vec<u8>, String>)> = blocks
+                .into_iter()
+                .map(|p| (p.tag().to_string(), Ok(p.contents().to_vec())))
+                .collect();
+            out.push((String::new(), Err("the PEM block has no END line".into())));
+            out
+        }
+        Ok(blocks) => blocks
+            .into_iter()
+            .map(|p| {
+                // Encrypted PKCS#1 keys carry "Proc-Type:" headers.
+                let data = if p.headers().iter().next().is_some() {
+                    Err(
+                        "PEM headers (an encrypted PKCS#1 key?) are not supported; use PKCS#8"
+                            .to_string(),
+                    )
+                } else {
+                    Ok(p.contents().to_vec())
+                };
+                (p.tag().to_string(), data)
+            })
+            .collect(),
+        Err(e) => vec![(String::new(), Err(pem_error(&e)))],
+    }
+}
+
+fn pem_error(e: &pem::PemError) -> String {
+    match e {
+        pem::PemError::MissingEndTag | pem::PemError::MalformedFraming => {
+            "the PEM block has no END line".to_string()
+        }
+        pem::PemError::MismatchedTags(..) => {
+            "a PEM block's BEGIN and END labels differ".to_string()
+        }
+        pem::PemError::InvalidData(err) => format!("the PEM block is not valid base64: {err}"),
+        _ => "the text is not valid PEM".to_string(),
+    }
 }
 
 /// PEM text of DER bytes.
 pub fn pem_encode(label: &str, der: &[u8]) -> String {
-    let b64 = STANDARD.encode(der);
-    let mut s = format!("-----BEGIN {label}-----\n");
-    for chunk in b64.as_bytes().chunks(64) {
-        s.push_str(&String::from_utf8_lossy(chunk));
-        s.push('\n');
-    }
-    s.push_str(&format!("-----END {label}-----\n"));
-    s
+    pem::encode_config(
+        &pem::Pem::new(label, der.to_vec()),
+        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+    )
 }
 
 /// Reads a PEM private key (PKCS#8, encrypted PKCS#8 with a password,
@@ -236,4 +250,34 @@ pub fn hex_lower(bytes: &[u8]) -> String {
 
 pub fn hex_upper(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pem_blocks_round_trip_and_report_problems() {
+        let der = (0u8..=200).collect::<Vec<u8>>();
+        let text = pem_encode("CERTIFICATE", &der) + &pem_encode("PRIVATE KEY", b"key");
+        let blocks = pem_blocks(&format!("junk before\n{text}junk after"));
+        assert_eq!(blocks.len(), 2);
+        assert_eq!(blocks[0].0, "CERTIFICATE");
+        assert_eq!(blocks[0].1.as_deref(), Ok(der.as_slice()));
+        assert_eq!(blocks[1].0, "PRIVATE KEY");
+        assert!(pem_blocks("no pem here").is_empty());
+        let cut = "-----BEGIN CERTIFICATE-----\nAAAA\n";
+        let blocks = pem_blocks(cut);
+        let e = blocks
+            .last()
+            .and_then(|b| b.1.clone().err())
+            .unwrap_or_default();
+        assert!(e.contains("no END line"), "{e}");
+        let headers = "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\nAAAA\n-----END RSA PRIVATE KEY-----\n";
+        let e = pem_blocks(headers).remove(0).1.unwrap_err();
+        assert!(e.contains("PKCS#8"), "{e}");
+        let bad = "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n";
+        let e = pem_blocks(bad).remove(0).1.unwrap_err();
+        assert!(e.contains("base64"), "{e}");
+    }
 }
