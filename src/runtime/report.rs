@@ -189,3 +189,47 @@ pub fn now_secs() -> u64 {
         .map(|d| d.as_secs())
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(name: &str, ok: bool, error: Option<&str>) -> StepRecord {
+        StepRecord {
+            step: name.to_string(),
+            target: "api.get".to_string(),
+            ok,
+            status: if ok { 200 } else { 500 },
+            error: error.map(str::to_string),
+            code: (!ok).then_some("rbk::http::status"),
+            elapsed: Duration::from_millis(5),
+        }
+    }
+
+    #[test]
+    fn junit_counts_names_and_escapes() {
+        let steps = [
+            step("t", true, None),
+            step("t", true, None),
+            step("<b>", false, Some("status 500 & \"bad\"\x1b")),
+        ];
+        let xml = junit("main", &steps, Ending::Ok, Duration::from_millis(20));
+        assert_eq!(xml.matches("<testcase ").count(), 3);
+        assert!(xml.contains(r#"tests="3" failures="1""#), "{xml}");
+        assert!(xml.contains(r#"name="t[1] (api.get)""#), "{xml}");
+        assert!(xml.contains(r#"name="t[2] (api.get)""#), "{xml}");
+        assert!(xml.contains("&lt;b&gt;"), "{xml}");
+        assert!(xml.contains(r#"type="rbk::http::status""#), "{xml}");
+        assert!(xml.contains("status 500 &amp; &quot;bad&quot;"), "{xml}");
+        assert!(!xml.contains('\x1b'), "no control character in XML: {xml}");
+        // A failure outside any step is one more testcase, counted.
+        let xml = junit(
+            "main",
+            &steps[..1],
+            Ending::Failed("boom", "rbk::runbook::fail"),
+            Duration::ZERO,
+        );
+        assert_eq!(xml.matches("<testcase ").count(), 2);
+        assert!(xml.contains(r#"tests="2""#), "{xml}");
+    }
+}
