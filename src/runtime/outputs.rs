@@ -115,7 +115,7 @@ pub fn query(j: &serde_json::Value, path: &str, span: Span) -> Result<Value, Eva
         .into_iter()
         .map(|r| r.val())
         .collect();
-    if is_singular(path) {
+    if is_singular(&parsed) {
         Ok(found
             .first()
             .map(|v| Value::from_json(v))
@@ -149,18 +149,16 @@ fn parsed_query(path: &str) -> Result<std::rc::Rc<jsonpath_rust::parser::model::
     Ok(q)
 }
 
-fn is_singular(path: &str) -> bool {
-    let mut in_quote: Option<char> = None;
-    for c in path.chars() {
-        match (in_quote, c) {
-            (Some(q), c) if c == q => in_quote = None,
-            (Some(_), _) => {}
-            (None, '\'' | '"') => in_quote = Some(c),
-            (None, '*' | '?' | ':' | ',') => return false,
-            _ => {}
-        }
-    }
-    !path.contains("..")
+/// A query that names one place (only names and indexes, no wildcard,
+/// filter, slice, union or descendant), read from the parsed query.
+fn is_singular(q: &jsonpath_rust::parser::model::JpQuery) -> bool {
+    use jsonpath_rust::parser::model::{Segment, Selector};
+    let one = |s: &Selector| matches!(s, Selector::Name(_) | Selector::Index(_));
+    q.segments.iter().all(|seg| match seg {
+        Segment::Selector(s) => one(s),
+        Segment::Selectors(list) => list.len() == 1 && list.iter().all(one),
+        Segment::Descendant(_) => false,
+    })
 }
 
 /// Converts an output's value to its declared type. Conversions never lose
@@ -271,6 +269,25 @@ mod tests {
             query(&j, "$.items[*].id", s).unwrap(),
             Value::list(vec![Value::Int(1), Value::Int(2)])
         );
+        // Quoted names with `*`, `,` or `..` in them are still one place.
+        let q: serde_json::Value = serde_json::from_str(r#"{"a*b":1,"c,d":2,"e..f":3}"#).unwrap();
+        assert_eq!(query(&q, "$['a*b']", s).unwrap(), Value::Int(1));
+        assert_eq!(query(&q, "$['c,d']", s).unwrap(), Value::Int(2));
+        assert_eq!(query(&q, "$['e..f']", s).unwrap(), Value::Int(3));
+        // Unions, slices, filters and descendants are lists.
+        assert!(matches!(
+            query(&j, "$.a.b[0,1]", s).unwrap(),
+            Value::List(_)
+        ));
+        assert!(matches!(
+            query(&j, "$.a.b[0:2]", s).unwrap(),
+            Value::List(_)
+        ));
+        assert!(matches!(query(&j, "$..id", s).unwrap(), Value::List(_)));
+        assert!(matches!(
+            query(&j, "$.items[?@.id > 1]", s).unwrap(),
+            Value::List(_)
+        ));
     }
 
     #[test]
