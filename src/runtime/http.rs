@@ -58,18 +58,24 @@ impl Prepared {
 
     pub fn add_query(&mut self, name: &str, value: &str) {
         let sep = if self.url.contains('?') { '&' } else { '?' };
-        self.url = format!(
-            "{}{sep}{}={}",
-            self.url,
-            percent_encoding::utf8_percent_encode(name, COMPONENT),
-            percent_encoding::utf8_percent_encode(value, COMPONENT)
-        );
+        self.url = format!("{}{sep}{}", self.url, query_pair(name, value));
     }
 
     pub fn accepts(&self, status: u16) -> bool {
         let s = status as i64;
         self.expect.iter().any(|(a, b)| (*a..=*b).contains(&s))
     }
+}
+
+/// `name=value` for a query string: the one query encoder (RFC 3986
+/// unreserved characters kept, every other byte `%XX`, a space `%20`), used
+/// for `query { }`, `api_key` in the query and pagination parameters alike.
+pub fn query_pair(name: &str, value: &str) -> String {
+    format!(
+        "{}={}",
+        percent_encoding::utf8_percent_encode(name, COMPONENT),
+        percent_encoding::utf8_percent_encode(value, COMPONENT)
+    )
 }
 
 /// The parameters of a method bound to the call's arguments and defaults.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::auth::Auth;
 use super::eval::{Vars, eval};
-use super::http::{bind, prepare};
+use super::http::{self, bind, prepare};
 use super::outputs::Response;
 use super::value::{StepResult, Value};
 use super::{ErrorKind, RunError, Runtime};
@@ -193,19 +193,26 @@ impl Runtime {
     }
 }
 
+/// Sets query parameter `key` of `url` to `value`: the other parameters stay
+/// as they were written, the new one is encoded like every query parameter
+/// ([`http::query_pair`]).
 pub(super) fn set_query(url: &mut String, key: &str, value: &str) {
-    if let Ok(mut u) = reqwest::Url::parse(url) {
-        let pairs: Vec<(String, String)> = u
-            .query_pairs()
-            .filter(|(k, _)| k != key)
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        u.query_pairs_mut()
-            .clear()
-            .extend_pairs(pairs)
-            .append_pair(key, value);
-        *url = u.to_string();
-    }
+    let (base, fragment) = match url.split_once('#') {
+        Some((b, f)) => (b.to_string(), format!("#{f}")),
+        None => (url.clone(), String::new()),
+    };
+    let (path, query) = base.split_once('?').unwrap_or((&base, ""));
+    let mut pairs: Vec<String> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .filter(|p| {
+            let k = p.split_once('=').map(|(k, _)| k).unwrap_or(p);
+            percent_encoding::percent_decode_str(&k.replace('+', " ")).decode_utf8_lossy() != key
+        })
+        .map(str::to_string)
+        .collect();
+    pairs.push(http::query_pair(key, value));
+    *url = format!("{path}?{}{fragment}", pairs.join("&"));
 }
 
 pub(super) fn resolve_url(base: &str, next: &str) -> String {
@@ -302,5 +309,13 @@ mod tests {
         let mut u = "http://h/x?a=1&page=1".to_string();
         set_query(&mut u, "page", "2");
         assert_eq!(u, "http://h/x?a=1&page=2");
+        // The other parameters keep their bytes; the new one is encoded as
+        // every query parameter is (a space as %20, `~` kept).
+        let mut u = "http://h/x?q=a%20b&page=1&t=x+y#frag".to_string();
+        set_query(&mut u, "cursor", "c d~/");
+        assert_eq!(u, "http://h/x?q=a%20b&page=1&t=x+y&cursor=c%20d~%2F#frag");
+        let mut u = "http://h/x".to_string();
+        set_query(&mut u, "page", "1");
+        assert_eq!(u, "http://h/x?page=1");
     }
 }
