@@ -242,11 +242,8 @@ impl Redactor {
 
     /// `text` with every registered secret, in any encoding, replaced by `•••`.
     pub fn mask(&self, text: &str) -> String {
-        let Ok(list) = self.secrets.read() else {
-            return text.to_string();
-        };
         let mut out = text.to_string();
-        for p in list.iter() {
+        for p in read(&self.secrets).iter() {
             if let Some(masked) = mask_one(&out, p) {
                 out = masked;
             }
@@ -256,34 +253,38 @@ impl Redactor {
 
     /// True when `text` holds a registered secret, in any encoding.
     pub fn contains_secret(&self, text: &str) -> bool {
-        self.secrets
-            .read()
-            .map(|list| list.iter().any(|p| find(text.as_bytes(), p).is_some()))
-            .unwrap_or(false)
+        any_in(&self.secrets, text)
     }
 
     /// True when `text` holds a secret or a value read with `env()`.
     pub fn contains_sensitive(&self, text: &str) -> bool {
-        self.contains_secret(text)
-            || self
-                .sensitive
-                .read()
-                .map(|list| list.iter().any(|p| find(text.as_bytes(), p).is_some()))
-                .unwrap_or(false)
+        any_in(&self.secrets, text) || any_in(&self.sensitive, text)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.secrets.read().map(|l| l.is_empty()).unwrap_or(true)
+        read(&self.secrets).is_empty()
     }
+}
+
+/// The list, even after a thread panicked while holding its lock: the
+/// patterns are still whole, and masking must never be skipped.
+fn read(list: &RwLock<Vec<Pattern>>) -> std::sync::RwLockReadGuard<'_, Vec<Pattern>> {
+    list.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn any_in(list: &RwLock<Vec<Pattern>>, text: &str) -> bool {
+    read(list)
+        .iter()
+        .any(|p| find(text.as_bytes(), p).is_some())
 }
 
 fn add_pattern(list: &RwLock<Vec<Pattern>>, secret: &str) {
     if secret.chars().count() < MIN_SECRET_LEN {
         return;
     }
-    let Ok(mut list) = list.write() else {
-        return;
-    };
+    let mut list = list
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let chars: Vec<char> = secret.chars().collect();
     if list.iter().any(|p| p.chars == chars) {
         return;
