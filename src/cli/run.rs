@@ -301,7 +301,10 @@ where
         }
         Err(e) => return report_error(&program, &e, e.usage),
     };
-    let observer = Arc::new(Progress::new(opts.verbose));
+    let observer = Arc::new(Progress::new(
+        opts.verbose,
+        reports.junit.is_some() || reports.json.is_some(),
+    ));
     // Replays and dry runs request no tokens; they keep them in memory.
     let tokens = if opts.replay.is_some() || opts.dry_run {
         TokenCache::in_memory()
@@ -568,14 +571,18 @@ struct Progress {
     /// Lines for steps that succeeded: on a terminal, or with `-v`. Failed
     /// steps, logs and notes are always shown.
     show_ok_steps: bool,
+    /// Step records, kept only when a report will be written (a long loop
+    /// should not hold one per step for nothing).
+    keep_steps: bool,
     steps: Mutex<Vec<StepRecord>>,
 }
 
 impl Progress {
-    fn new(verbose: u8) -> Progress {
+    fn new(verbose: u8, keep_steps: bool) -> Progress {
         use std::io::IsTerminal;
         Progress {
             verbose,
+            keep_steps,
             show_ok_steps: verbose > 0 || std::io::stderr().is_terminal(),
             steps: Mutex::new(Vec::new()),
         }
@@ -599,7 +606,9 @@ impl Progress {
 
 impl Observer for Progress {
     fn step_finished(&self, step: &str, target: &str, r: &StepResult) {
-        if let Ok(mut s) = self.steps.lock() {
+        if self.keep_steps
+            && let Ok(mut s) = self.steps.lock()
+        {
             s.push(StepRecord {
                 step: step.to_string(),
                 target: target.to_string(),

@@ -340,6 +340,8 @@ impl Runtime {
         vars: &Vars,
         response: &Response,
     ) -> Result<Vec<(String, Value)>, (ErrorKind, String)> {
+        let paths = lazy_paths(m);
+        response.prefetch(&paths.iter().map(String::as_str).collect::<Vec<_>>());
         let mut out = Vec::new();
         for item in &m.items {
             let MethodItem::Output(block) = item else {
@@ -401,6 +403,40 @@ impl Runtime {
         }
         self.mask(&s)
     }
+}
+
+/// The `$...` queries of a method's outputs, when nothing else in them
+/// reads the whole document (`json`, or `jsonpath()` with a computed
+/// query): then they can be read from the body without parsing all of it.
+fn lazy_paths(m: &Method) -> Vec<String> {
+    use crate::syntax::visit::{Visitor, walk_expr};
+    #[derive(Default)]
+    struct Paths {
+        found: Vec<String>,
+        whole: bool,
+    }
+    impl Visitor for Paths {
+        fn visit_expr(&mut self, e: &Expr) {
+            match &e.kind {
+                ExprKind::JsonPath(p) => self.found.push(p.clone()),
+                ExprKind::Name(id) if id.name == "json" => self.whole = true,
+                ExprKind::Call(c) if c.method.is_none() && c.func.name == "jsonpath" => {
+                    self.whole = true
+                }
+                _ => {}
+            }
+            walk_expr(self, e);
+        }
+    }
+    let mut p = Paths::default();
+    for item in &m.items {
+        if let MethodItem::Output(block) = item {
+            for f in &block.fields {
+                p.visit_expr(&f.value);
+            }
+        }
+    }
+    if p.whole { Vec::new() } else { p.found }
 }
 
 pub(super) fn expect_text(ranges: &[(i64, i64)]) -> String {

@@ -10,6 +10,7 @@ mod client;
 pub mod error;
 pub mod eval;
 pub mod http;
+mod lazy_json;
 pub mod outputs;
 mod pages;
 pub mod redact;

@@ -16,6 +16,9 @@ pub struct Response {
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
     json: OnceLock<Result<serde_json::Value, String>>,
+    /// Values of singular queries read without parsing the whole body
+    /// (see [`Response::prefetch`]).
+    lazy: OnceLock<Vec<(String, Option<serde_json::Value>)>>,
     /// Names this response's parsed XML tree (see `super::xml`).
     id: u64,
 }
@@ -33,6 +36,7 @@ impl Response {
             headers,
             body,
             json: OnceLock::new(),
+            lazy: OnceLock::new(),
             id: {
                 static NEXT: std::sync::atomic::AtomicU64 =
                     std::sync::atomic::AtomicU64::new(1 << 32);
@@ -82,7 +86,46 @@ impl Response {
         Ok(Value::from_json(j))
     }
 
+    /// Reads the values of the singular queries `paths` from the body in
+    /// one walk, without building the whole document, when each of them
+    /// can be read that way and the body has not been parsed already. Any
+    /// other case (a wildcard, a negative index, a body that is not JSON)
+    /// is left to the full parse, whose answers are the same.
+    pub fn prefetch(&self, paths: &[&str]) {
+        if paths.is_empty() || self.json.get().is_some() || self.lazy.get().is_some() {
+            return;
+        }
+        if self.body.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        let mut plans = Vec::with_capacity(paths.len());
+        for p in paths {
+            let Ok(q) = parsed_query(p) else { return };
+            let Some(steps) = super::lazy_json::plan(&q) else {
+                return;
+            };
+            plans.push(steps);
+        }
+        if let Ok(found) = super::lazy_json::extract(&self.body, &plans) {
+            let _ = self
+                .lazy
+                .set(paths.iter().map(|p| p.to_string()).zip(found).collect());
+        }
+    }
+
+    /// True when `path` was read by [`Response::prefetch`]'s lazy walk.
+    pub fn read_lazily(&self, path: &str) -> bool {
+        self.lazy
+            .get()
+            .is_some_and(|found| found.iter().any(|(p, _)| p == path))
+    }
+
     pub fn jsonpath(&self, path: &str, span: Span) -> Result<Value, EvalError> {
+        if let Some(found) = self.lazy.get()
+            && let Some((_, v)) = found.iter().find(|(p, _)| p == path)
+        {
+            return Ok(v.as_ref().map(Value::from_json).unwrap_or(Value::Null));
+        }
         let j = self.parsed().map_err(|e| EvalError::new(span, e))?;
         query(j, path, span)
     }

@@ -262,10 +262,12 @@ impl Runtime {
         let items = match self.eval(&f.iter, env)? {
             Value::Unknown => vec![Value::Unknown],
             v => match v.reveal() {
-                Value::List(items) => items
-                    .iter()
-                    .map(|i| i.clone().taint(v.is_secret()))
-                    .collect(),
+                Value::List(items) => {
+                    // Once for the list, not once per item: `is_secret`
+                    // looks through the whole list.
+                    let secret = v.is_secret();
+                    items.iter().map(|i| i.clone().taint(secret)).collect()
+                }
                 Value::Null => Vec::new(),
                 Value::Range(a, b) => (*a..=*b).map(Value::Int).collect(),
                 other => {
@@ -320,27 +322,22 @@ impl Runtime {
         // Never more at once than there are file descriptors for sockets.
         let parallel = parallel.min(super::client::max_parallel());
         let mut stream = futures_util::stream::iter(futures).buffer_unordered(parallel);
-        let mut ends: Vec<Option<Vars>> = vec![None; count];
+        // Only the steps' values are kept of a finished item, not its scope.
+        let mut per_step: Vec<Vec<Option<Value>>> = vec![vec![None; count]; steps.len()];
         while let Some(r) = stream.next().await {
-            let (n, local, flow) = r?;
+            let (n, mut local, flow) = r?;
             if let Flow::Return(v) = flow {
                 return Ok(Flow::Return(v));
             }
-            if let Some(slot) = ends.get_mut(n) {
-                *slot = Some(local);
-            }
-        }
-        drop(stream);
-        let mut per_step: Vec<Vec<Value>> = vec![Vec::new(); steps.len()];
-        for local in ends.into_iter().flatten() {
             for (i, name) in steps.iter().enumerate() {
-                if let Some(v) = local.get(name) {
-                    per_step[i].push(v.clone());
+                if let Some(slot) = per_step[i].get_mut(n) {
+                    *slot = local.remove(name);
                 }
             }
         }
+        drop(stream);
         for (name, list) in steps.into_iter().zip(per_step) {
-            env.insert(name, Value::list(list));
+            env.insert(name, Value::list(list.into_iter().flatten().collect()));
         }
         Ok(Flow::Normal)
     }
