@@ -1010,11 +1010,9 @@ fn method_name(verb: &str, path: &str) -> String {
     let segs: Vec<&str> = path
         .split('/')
         .filter(|s| {
-            !s.is_empty()
-                && !s.chars().all(|c| c.is_ascii_digit())
-                && !(s.len() <= 3
-                    && s.starts_with('v')
-                    && s[1..].chars().all(|c| c.is_ascii_digit()))
+            let version =
+                s.len() <= 3 && s.starts_with('v') && s[1..].chars().all(|c| c.is_ascii_digit());
+            !(s.is_empty() || s.chars().all(|c| c.is_ascii_digit()) || version)
         })
         .collect();
     let tail = segs

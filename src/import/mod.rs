@@ -126,7 +126,7 @@ pub fn offset_of(text: &str, line: usize, column: usize) -> usize {
 /// Parses a JSON or YAML document (JSON when its first non-blank character
 /// is `{` or `[`), with every mapping key made a string. A syntax error is
 /// a diagnostic at its line and column.
-pub fn parse_document(sources: &SourceMap, file: FileId) -> Result<Node, Diagnostic> {
+pub fn parse_document(sources: &SourceMap, file: FileId) -> Result<Node, Box<Diagnostic>> {
     let src = sources.get(file);
     let text = src.text.as_str();
     let json = text.trim_start().starts_with(['{', '[']);
@@ -169,7 +169,7 @@ pub fn parse_document(sources: &SourceMap, file: FileId) -> Result<Node, Diagnos
                 }
                 None => d.with_path(&src.path),
             };
-            Err(d)
+            Err(Box::new(d))
         }
     }
 }

@@ -43,7 +43,7 @@ pub fn import(path: &Path, opts: &Options) -> Result<Imported, Failure> {
     };
     let root = match super::parse_document(&spec.sources, file) {
         Ok(v) => v,
-        Err(d) => return Err(Failure::one(d, spec.sources)),
+        Err(d) => return Err(Failure::one(*d, spec.sources)),
     };
     spec.by_path.insert(canonical(path), 0);
     spec.docs.push(Doc {
@@ -84,6 +84,9 @@ struct Spec {
 
 /// A node and the document it lives in (for the `$ref`s inside it).
 type At<'a> = (usize, &'a Node);
+
+/// An object schema's properties (in order) and its required names.
+type Props<'a> = (Vec<(String, At<'a>)>, Vec<String>);
 
 /// A rbk type, and whether `null` is allowed.
 #[derive(Debug, Clone, PartialEq)]
@@ -203,7 +206,7 @@ impl Spec {
                                 });
                             }
                             Err(d) => {
-                                errors.push(d);
+                                errors.push(*d);
                                 return errors;
                             }
                         }
@@ -338,7 +341,7 @@ impl Spec {
                         .iter()
                         .filter(|m| {
                             let (_, m) = self.deref((d, m));
-                            !(get_str(m, "type") == Some("null"))
+                            get_str(m, "type") != Some("null")
                         })
                         .collect();
                     if members.len() < list.len() {
@@ -397,7 +400,7 @@ impl Spec {
 
     /// The top-level properties of an object schema (allOf merged), with
     /// the required names; `None` when it is not an object with properties.
-    fn props<'a>(&'a self, at: At<'a>) -> Option<(Vec<(String, At<'a>)>, Vec<String>)> {
+    fn props<'a>(&'a self, at: At<'a>) -> Option<Props<'a>> {
         let mut out = Vec::new();
         let mut required = Vec::new();
         self.collect_props(at, &mut out, &mut required, 0);
@@ -1236,7 +1239,7 @@ impl Spec {
                 ));
                 continue;
             }
-            let required = required.iter().any(|r| *r == pname);
+            let required = required.contains(&pname);
             let name = pnames.unique(&emit::param_ident(&pname));
             let doc = get_str(ps, "description")
                 .map(|t| emit::doc_lines(t, 3))
@@ -1321,7 +1324,7 @@ impl Spec {
             for (pname, at) in props {
                 let ty = self.ty(at);
                 let (_, ps) = self.deref(at);
-                let optional = !required.iter().any(|r| *r == pname);
+                let optional = !required.contains(&pname);
                 let name = names.unique(&emit::output_ident(&pname));
                 m.outputs.push(Output {
                     name,
@@ -1522,7 +1525,8 @@ fn integration_name(title: &str) -> String {
         .take_while(|w| !w.starts_with(['-', '(', '|', ':', '–']))
         .collect::<Vec<_>>()
         .join(" ");
-    let n = emit::ident(&cut, "api");
+    // Lower-cased first: brand names (`GitHub`, `OpenAI`) stay one word.
+    let n = emit::ident(&cut.to_lowercase(), "api");
     let n = n.trim_end_matches("_api").to_string();
     if n.is_empty() { "api".into() } else { n }
 }
@@ -1552,6 +1556,7 @@ mod tests {
         );
         assert_eq!(integration_name("OpenAI API"), "openai");
         assert_eq!(integration_name("Twilio - Api"), "twilio");
+        assert_eq!(integration_name("GitHub v3 REST API"), "github_v3_rest");
         assert_eq!(
             fallback_name("get", "/pets/{petId}/photos"),
             "get_pets_by_pet_id_photos"

@@ -40,6 +40,8 @@ const SECRET_WORDS: &[&str] = &[
 
 /// Marks a variable inside JSON text while it is parsed.
 const MARK: char = '\u{E000}';
+/// Marks a variable that stands where a JSON value would (unquoted).
+const VALUE_MARK: char = '\u{E001}';
 
 fn is_secret_name(n: &str) -> bool {
     let n = n.to_ascii_lowercase().replace(['-', ' '], "_");
@@ -51,7 +53,7 @@ pub fn import(path: &Path, opts: &Options) -> Result<Imported, Failure> {
     let (sources, file) = super::read_input(path)?;
     let root = match super::parse_document(&sources, file) {
         Ok(v) => v,
-        Err(d) => return Err(Failure::one(d, sources)),
+        Err(d) => return Err(Failure::one(*d, sources)),
     };
     let schema = get(&root, "info").and_then(|i| get_str(i, "schema"));
     match schema {
@@ -105,7 +107,7 @@ impl Collection {
             .and_then(|i| get_str(i, "name"))
             .unwrap_or("collection");
         let integ = opts.integration.clone().unwrap_or_else(|| {
-            let n = emit::ident(name, "collection");
+            let n = emit::ident(&name.to_lowercase(), "collection");
             let n = n
                 .trim_end_matches("_collection")
                 .trim_end_matches("_api")
@@ -178,7 +180,7 @@ impl Collection {
                 None => origins.push((origin, 1)),
             }
         }
-        origins.sort_by(|a, b| b.1.cmp(&a.1));
+        origins.sort_by_key(|o| std::cmp::Reverse(o.1));
         let base = origins.first().map(|(o, _)| o.clone()).unwrap_or_default();
         match whole_var(&base) {
             Some(var) => {
@@ -531,6 +533,34 @@ impl Collection {
         }
     }
 
+    /// A variable standing for a JSON value: a parameter typed by the
+    /// collection's value (`42` → `int`), or a secret.
+    fn typed_var_expr(&self, var: &str, pnames: &mut Names, params: &mut Vec<Param>) -> String {
+        let known = self.vars.get(var).filter(|(_, secret)| !secret);
+        let Some((value, _)) = known else {
+            return self.var_expr(var, pnames, params);
+        };
+        let parsed = serde_json::from_str::<serde_json::Value>(value).ok();
+        let ty = match &parsed {
+            Some(serde_json::Value::Number(n)) if n.is_i64() => "int",
+            Some(serde_json::Value::Number(_)) => "float",
+            Some(serde_json::Value::Bool(_)) => "bool",
+            _ => return self.var_expr(var, pnames, params),
+        };
+        let base = emit::param_ident(var);
+        if let Some(p) = params.iter().find(|p| p.name == base) {
+            return p.name.clone();
+        }
+        let name = pnames.unique(&base);
+        params.push(Param {
+            name: name.clone(),
+            ty: ty.into(),
+            default: Some(value.trim().to_string()),
+            doc: Vec::new(),
+        });
+        name
+    }
+
     /// Text with `{{var}}`s as an rbk expression.
     fn template(&self, text: &str, pnames: &mut Names, params: &mut Vec<Param>) -> String {
         if let Some(var) = whole_var(text) {
@@ -663,6 +693,14 @@ impl Collection {
     /// A parsed JSON body as an rbk expression, marked variables resolved.
     fn json_expr(&self, v: &Node, pnames: &mut Names, params: &mut Vec<Param>) -> String {
         match v {
+            Node::String(s)
+                if s.starts_with(VALUE_MARK)
+                    && s.ends_with(VALUE_MARK)
+                    && s.chars().filter(|c| *c == VALUE_MARK).count() == 2 =>
+            {
+                let var = s.trim_matches(VALUE_MARK);
+                self.typed_var_expr(var, pnames, params)
+            }
             Node::String(s) if s.contains(MARK) => {
                 let unmarked = unmark(s);
                 self.template(&unmarked, pnames, params)
@@ -913,7 +951,7 @@ fn marked_json(raw: &str) -> Option<Node> {
             if in_string {
                 out.push_str(&format!("{MARK}{var}{MARK}"));
             } else {
-                out.push_str(&format!("\"{MARK}{var}{MARK}\""));
+                out.push_str(&format!("\"{VALUE_MARK}{var}{VALUE_MARK}\""));
             }
             rest = &rest[close + 4..];
             continue;
