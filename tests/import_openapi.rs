@@ -177,6 +177,11 @@ fn the_multi_file_document_resolves_refs_auth_servers_and_shapes() {
         t.contains("DELETE \"/items/{item_id}\"\n  auth none\n  expect 204"),
         "{t}"
     );
+    // An operation that is itself a `$ref` into another file.
+    assert!(
+        t.contains("method inventory.get_health() {\n  GET \"/health\"\n  auth none\n  expect 200\n  output {\n    healthy: bool? = $.healthy\n  }\n}"),
+        "{t}"
+    );
 }
 
 #[test]

@@ -493,7 +493,9 @@ impl Spec {
             let (d, item) = self.deref((0, item));
             for verb in VERBS {
                 if let Some(op) = get(item, verb) {
-                    ops.push((path.to_string(), verb.to_string(), (d, op), Some((d, item))));
+                    // An operation may itself be a `$ref` (into another file).
+                    let op = self.deref((d, op));
+                    ops.push((path.to_string(), verb.to_string(), op, Some((d, item))));
                 }
             }
         }
