@@ -358,3 +358,37 @@ fn the_command_may_come_on_stdin_with_continuations() {
     assert!(text.contains("POST \"/v2/tickets\""), "{text}");
     assert!(text.contains("title = title"), "{text}");
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+    #[test]
+    fn any_line_is_imported_or_a_coded_error(
+        words in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::string::string_regex("-[a-zA-Z#]{1,4}").expect("regex"),
+                proptest::string::string_regex("--[a-z-]{1,12}").expect("regex"),
+                proptest::string::string_regex("'[ -~é]{0,12}'").expect("regex"),
+                proptest::string::string_regex("https?://[a-z.:0-9@]{0,12}/[ -~]{0,10}").expect("regex"),
+                proptest::string::string_regex("[a-zA-Z=&%+@:;{}\"\\\\]{0,10}").expect("regex"),
+            ],
+            0..8,
+        )
+    ) {
+        let line = format!("curl {}", words.join(" "));
+        match rbk::import::curl::import(&line, &rbk::import::curl::Options::default()) {
+            Ok(i) => {
+                let checked = rbk::check::check(rbk::load::load_source(
+                    std::path::Path::new("x.rbk"),
+                    i.text.clone(),
+                ));
+                let errors: Vec<_> = checked
+                    .diagnostics
+                    .iter()
+                    .filter(|d| d.is_error() && d.code != "rbk::missing_file")
+                    .collect();
+                proptest::prop_assert!(errors.is_empty(), "{line}\n{}\n{errors:#?}", i.text);
+            }
+            Err(f) => proptest::prop_assert!(f.diagnostics[0].code.starts_with("rbk::import::")),
+        }
+    }
+}

@@ -380,3 +380,40 @@ fn the_cli_writes_a_file_that_rbk_check_and_fmt_accept() {
     let fmt = rbk_env(&["fmt", "--check", out.to_str().expect("utf-8")], &[]);
     assert_eq!(fmt.code, Some(0), "{fmt}");
 }
+
+#[test]
+fn truncated_and_mangled_documents_never_panic() {
+    let dir = Dir::new();
+    for name in ["petstore.yaml", "multi/api.yaml"] {
+        let text = std::fs::read_to_string(fixture(name)).expect("fixture");
+        let ext = if name.ends_with(".json") {
+            "json"
+        } else {
+            "yaml"
+        };
+        for (i, cut) in (0..text.len()).step_by(97).enumerate() {
+            let mut cut = cut;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            for (j, variant) in [
+                text[..cut].to_string(),
+                format!("{}{}", &text[..cut], &text[(cut + 13).min(text.len())..]),
+                text.replacen("$ref", "$ref: \"#/nope\"\n  x", i % 5),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let p = dir.write(&format!("t{i}_{j}.{ext}"), variant.as_bytes());
+                // Ok or a coded error; a panic fails the test.
+                if let Err(f) = import(&p, &Options::default()) {
+                    assert!(
+                        f.diagnostics.iter().all(|d| d.code.starts_with("rbk::")),
+                        "{:?}",
+                        f.diagnostics
+                    );
+                }
+            }
+        }
+    }
+}

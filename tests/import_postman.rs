@@ -255,3 +255,38 @@ fn bad_collections_are_coded_errors() {
     assert_eq!(o.code, Some(2), "{o}");
     assert!(o.stderr.contains("is not a Postman collection"), "{o}");
 }
+
+#[test]
+fn mangled_collections_never_panic() {
+    let dir = Dir::new();
+    let text = std::fs::read_to_string(fixture()).expect("fixture");
+    // Every value of one kind swapped for another shape, and truncations.
+    let variants = [
+        text.replace("\"item\": [", "\"item\": [{\"item\": 3}, "),
+        text.replace("\"request\": {", "\"request\": {\"url\": 7, \"x\": {"),
+        text.replace("\"raw\": \"{", "\"raw\": \"{{{{ {{"),
+        text.replace("\"value\": \"", "\"value\": [\""),
+        text.replace("{{", "{{}}{{"),
+        text.replace(":ticketId", ":"),
+    ];
+    for (i, v) in variants.iter().enumerate() {
+        let p = dir.write(&format!("v{i}.json"), v.as_bytes());
+        if let Ok(imported) = import(&p, &Options::default()) {
+            let checked = rbk::check::check(rbk::load::load_source(&p, imported.text.clone()));
+            let errors: Vec<_> = checked
+                .diagnostics
+                .iter()
+                .filter(|d| d.is_error())
+                .collect();
+            assert!(
+                errors.is_empty(),
+                "variant {i}: {errors:#?}\n{}",
+                imported.text
+            );
+        }
+    }
+    for cut in (0..text.len()).step_by(211) {
+        let p = dir.write("cut.json", text[..cut].as_bytes());
+        let _ = import(&p, &Options::default());
+    }
+}

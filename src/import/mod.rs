@@ -40,6 +40,16 @@ pub mod codes {
     pub const NOTHING_SELECTED: &str = "rbk::import::nothing_selected";
     /// The generated text did not parse: a bug in rbk.
     pub const INTERNAL: &str = "rbk::import::internal";
+    /// Every import code.
+    pub const ALL: &[&str] = &[
+        INVALID_DOCUMENT,
+        UNRESOLVED_REF,
+        UNSUPPORTED_VERSION,
+        CURL_UNKNOWN_FLAG,
+        INVALID_CURL,
+        NOTHING_SELECTED,
+        INTERNAL,
+    ];
 }
 
 /// What an import produced.
@@ -357,5 +367,33 @@ pub fn read_input(path: &Path) -> Result<(SourceMap, FileId), Failure> {
             .help("check that the file exists and is readable"),
             sources,
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn codes_are_documented() {
+        let diagnostics = include_str!("../../docs/diagnostics.md");
+        let import = include_str!("../../docs/import.md");
+        for code in super::codes::ALL {
+            assert!(
+                diagnostics.contains(&format!("`{code}`")),
+                "{code} not in docs/diagnostics.md"
+            );
+            assert!(
+                import.contains(&format!("`{code}`")),
+                "{code} not in docs/import.md"
+            );
+        }
+    }
+
+    #[test]
+    fn offsets_of_lines_and_columns() {
+        let t = "ab\ncdé\nx";
+        assert_eq!(super::offset_of(t, 1, 1), 0);
+        assert_eq!(super::offset_of(t, 2, 3), 5);
+        assert_eq!(super::offset_of(t, 3, 1), 8);
+        assert_eq!(super::offset_of(t, 9, 1), t.len());
     }
 }
