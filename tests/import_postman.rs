@@ -286,7 +286,7 @@ fn mangled_collections_never_panic() {
         }
     }
     for cut in (0..text.len()).step_by(211) {
-        let p = dir.write("cut.json", text[..cut].as_bytes());
+        let p = dir.write("cut.json", &text.as_bytes()[..cut]);
         let _ = import(&p, &Options::default());
     }
 }
