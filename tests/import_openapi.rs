@@ -417,3 +417,52 @@ fn truncated_and_mangled_documents_never_panic() {
         }
     }
 }
+
+/// The fenced block of `lang` after byte `from` in `doc`, and where it ends.
+fn block(doc: &str, lang: &str, from: usize) -> (String, usize) {
+    let open = format!("```{lang}\n");
+    let start = doc[from..].find(&open).expect("block") + from + open.len();
+    let end = doc[start..].find("\n```").expect("block end") + start;
+    (doc[start..end].to_string(), end)
+}
+
+#[test]
+fn the_worked_examples_in_docs_import_md_are_what_rbk_writes() {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/import.md"))
+        .expect("docs/import.md");
+    let dir = Dir::new();
+    // OpenAPI.
+    let at = doc.find("## OpenAPI").expect("section");
+    let (spec, end) = block(&doc, "yaml", at);
+    let (want, _) = block(&doc, "rbk", end);
+    let p = dir.write("tickets.yaml", format!("{spec}\n").as_bytes());
+    let got = import_ok(&p, &Options::default()).text;
+    assert_eq!(got.trim_end(), want, "docs/import.md's OpenAPI example");
+    // Postman.
+    let at = doc.find("## Postman").expect("section");
+    let (coll, end) = block(&doc, "json", at);
+    let (want, _) = block(&doc, "rbk", end);
+    let p = dir.write("desk.postman_collection.json", coll.as_bytes());
+    let got = rbk::import::postman::import(&p, &Default::default())
+        .unwrap_or_else(|f| panic!("{:?}", f.diagnostics))
+        .text;
+    assert_eq!(got.trim_end(), want, "docs/import.md's Postman example");
+    // curl: the command as the shell passes it.
+    let at = doc.find("## curl").expect("section");
+    let (want, _) = block(&doc, "rbk", at);
+    let line = "curl -u \"$TWILIO_SID:$TWILIO_TOKEN\" \\\n     https://api.twilio.com/2010-04-01/Accounts/AC123/Messages.json \\\n     --data-urlencode \"To=+15551234567\" \\\n     --data-urlencode \"Body=Printer on fire\" \\\n     -d From=%2B15557654321";
+    assert!(
+        doc.contains(&line.replace("curl -u", "  'curl -u")),
+        "the command in the doc changed"
+    );
+    let got = rbk::import::curl::import(
+        line,
+        &rbk::import::curl::Options {
+            integration: Some("twilio".into()),
+            name: Some("send_sms".into()),
+        },
+    )
+    .unwrap_or_else(|f| panic!("{:?}", f.diagnostics))
+    .text;
+    assert_eq!(got.trim_end(), want, "docs/import.md's curl example");
+}

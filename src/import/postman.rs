@@ -451,7 +451,7 @@ impl Collection {
         }
 
         // Auth: the request's, else the nearest folder's, else the collection's.
-        let own: Option<(&Node, String)> = match get(req, "auth") {
+        let own: Option<(&Node, String)> = match own_auth(req) {
             Some(a) => Some((a, m.name.clone())),
             None => f.auth.clone(),
         };
@@ -851,7 +851,7 @@ fn walk<'a>(
                 docs.extend(emit::doc_lines(d.split("\n\n").next().unwrap_or(""), 3));
             }
             let name = folders.last().cloned().unwrap_or_default();
-            let auth = get(item, "auth").map(|a| (a, name)).or(auth.clone());
+            let auth = own_auth(item).map(|a| (a, name)).or(auth.clone());
             walk(children, folders, docs, auth, out);
             docs.truncate(saved);
             folders.pop();
@@ -864,6 +864,11 @@ fn walk<'a>(
             });
         }
     }
+}
+
+/// An item's own auth; `inherit` (as some exports write it) is none.
+fn own_auth(v: &Node) -> Option<&Node> {
+    get(v, "auth").filter(|a| get_str(a, "type") != Some("inherit"))
 }
 
 fn request(item: &Node) -> &Node {
