@@ -283,7 +283,7 @@ fn bad_lines_are_coded_errors() {
         (
             "curl -H 'unterminated https://x.example.com",
             "rbk::import::invalid_curl",
-            "<curl>:1:1",
+            "missing closing quote",
         ),
         (
             "wget https://x.example.com",
@@ -391,4 +391,22 @@ proptest::proptest! {
             Err(f) => proptest::prop_assert!(f.diagnostics[0].code.starts_with("rbk::import::")),
         }
     }
+}
+
+#[test]
+fn credentials_are_masked_in_error_messages() {
+    let o = import_err(
+        "curl -u alice:pa55w0rd -H 'Authorization: Bearer tok-98765' \
+         'https://u:urlpass@api.example.com/x?api_key=qk-31337' --frobnicate",
+    );
+    assert_eq!(o.code, Some(2), "{o}");
+    assert!(o.stderr.contains("--frobnicate"), "{o}");
+    for secret in ["pa55w0rd", "tok-98765", "urlpass", "qk-31337"] {
+        assert!(!o.stderr.contains(secret), "{secret} shown:\n{o}");
+    }
+    // Same length masking keeps the place exact.
+    assert!(o.stderr.contains("<curl>:1:116"), "{o}");
+    let o = import_err("curl -u 'alice:pa55w0rd https://x.example.com");
+    assert_eq!(o.code, Some(2), "{o}");
+    assert!(!o.stderr.contains("pa55w0rd"), "{o}");
 }

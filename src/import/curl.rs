@@ -134,22 +134,32 @@ pub fn import(text: &str, opts: &Options) -> Result<Imported, Failure> {
     let mut sources = SourceMap::new();
     // A backslash-newline continues the line; two spaces keep the offsets.
     let joined = text.replace("\\\r\n", "   ").replace("\\\n", "  ");
-    let file = sources.add("<curl>".into(), joined.clone());
     let fail = |d: Diagnostic, sources: SourceMap| Err(Failure::one(d, sources));
     let words = match shell_words::split(&joined) {
         Ok(w) => w,
         Err(e) => {
+            // Without words there is no telling where credentials are, so
+            // the line itself is not shown.
             return fail(
                 Diagnostic::error(
                     codes::INVALID_CURL,
                     format!("cannot split the command: {e}"),
                 )
-                .at(whole(&sources, file), "in this command")
+                .with_path("<curl>")
                 .help("close every quote; paste the command as the shell would run it"),
                 sources,
             );
         }
     };
+    // Diagnostics show the line; its credentials are masked there first
+    // (same length, so every offset still holds).
+    let mut shown = joined.clone();
+    for secret in credentials(&words) {
+        if secret.len() >= 3 {
+            shown = shown.replace(&secret, &"*".repeat(secret.len()));
+        }
+    }
+    let file = sources.add("<curl>".into(), shown);
     let mut words: Vec<String> = words;
     while words.first().is_some_and(|w| w == "$") {
         words.remove(0);
@@ -175,6 +185,59 @@ pub fn import(text: &str, opts: &Options) -> Result<Imported, Failure> {
         Ok(p) => super::finish(&p),
         Err(d) => fail(*d, sources),
     }
+}
+
+/// The credential texts of a line (values of `-u`, `--oauth2-bearer`,
+/// `-b`, secret headers, URL user info, secret query and form values), to
+/// be masked wherever the line is shown.
+fn credentials(words: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut it = words.iter().peekable();
+    while let Some(w) = it.next() {
+        match w.as_str() {
+            "-u" | "--user" | "--oauth2-bearer" | "-b" | "--cookie" => {
+                if let Some(v) = it.next() {
+                    out.extend(v.split(':').map(str::to_string));
+                    out.push(v.clone());
+                }
+            }
+            "-H" | "--header" => {
+                if let Some(v) = it.next()
+                    && let Some((k, val)) = v.split_once(':')
+                    && (is_secret_header(k) || k.trim().eq_ignore_ascii_case("authorization"))
+                {
+                    let val = val.trim();
+                    out.push(val.to_string());
+                    if let Some((_, token)) = val.split_once(' ') {
+                        out.push(token.trim().to_string());
+                    }
+                }
+            }
+            w if w.starts_with("-u") && w.len() > 2 && !w.starts_with("--") => {
+                out.extend(w[2..].split(':').map(str::to_string));
+                out.push(w[2..].to_string());
+            }
+            _ => {
+                // URL user info, and secret query or form values.
+                if let Some(rest) = w.split_once("://").map(|(_, r)| r) {
+                    let authority = rest.split(['/', '?']).next().unwrap_or("");
+                    if let Some((info, _)) = authority.rsplit_once('@') {
+                        out.extend(info.split(':').map(str::to_string));
+                    }
+                }
+                for pair in w.split(['?', '&']) {
+                    if let Some((k, v)) = pair.split_once('=') {
+                        let k = k.to_ascii_lowercase();
+                        if SECRET_QUERY.contains(&k.as_str()) || is_secret_header(&k) {
+                            out.push(v.to_string());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    out
 }
 
 fn whole(sources: &SourceMap, file: FileId) -> Span {
