@@ -76,6 +76,7 @@ fn every_fixture_imports_formatted_checked_one_method_per_operation() {
         "twilio_api_v2010.json",
         "openai.yaml",
         "multi/api.yaml",
+        "edge.yaml",
     ] {
         let path = fixture(name);
         let imported = import_ok(&path, &Options::default());
@@ -465,4 +466,35 @@ fn the_worked_examples_in_docs_import_md_are_what_rbk_writes() {
     .unwrap_or_else(|f| panic!("{:?}", f.diagnostics))
     .text;
     assert_eq!(got.trim_end(), want, "docs/import.md's curl example");
+}
+
+#[test]
+fn what_rbk_cannot_express_is_a_comment_not_a_silent_drop() {
+    let t = import_ok(&fixture("edge.yaml"), &Options::default()).text;
+    for line in [
+        "# rbk import: server URL `/v1` is relative; http://localhost is assumed",
+        "# rbk import: TRACE /a{b}c is not imported: rbk does not send TRACE requests",
+        "# rbk import: query parameter `filter` uses style deepObject",
+        "# rbk import: path parameter `b` is not declared; it is taken as a string",
+    ] {
+        assert!(t.contains(line), "{line}\n{t}");
+    }
+    // Lists in paths and headers are joined; an optional one is text.
+    assert!(
+        t.contains("GET \"/things/{join(ids, \",\")}/{in_}\""),
+        "{t}"
+    );
+    assert!(t.contains("\"X-Req\" = join(x_req, \",\")"), "{t}");
+    assert!(t.contains("x_tags: string? = null,"), "{t}");
+    // Odd names: quoted keys and JSONPath members, reserved words renamed.
+    assert!(t.contains("\"weird name!\" = weird_name"), "{t}");
+    assert!(t.contains("body = body_"), "{t}");
+    assert!(t.contains("odd_key: string? = $[\"odd-key\"]"), "{t}");
+    assert!(
+        t.contains("paginate next_url = $[\"@odata.nextLink\"]"),
+        "{t}"
+    );
+    assert!(t.contains("ok_: bool? = $.ok"), "{t}");
+    // A text body, and `2XX` leaves the default expect.
+    assert!(t.contains("body text content as \"text/plain\"\n}"), "{t}");
 }

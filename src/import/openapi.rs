@@ -491,6 +491,11 @@ impl Spec {
         let mut ops: Vec<(String, String, At<'_>, Option<At<'_>>)> = Vec::new();
         for (path, item) in get(root, "paths").map(entries).into_iter().flatten() {
             let (d, item) = self.deref((0, item));
+            if get(item, "trace").is_some() {
+                integ.warnings.push(format!(
+                    "TRACE {path} is not imported: rbk does not send TRACE requests"
+                ));
+            }
             for verb in VERBS {
                 if let Some(op) = get(item, verb) {
                     // An operation may itself be a `$ref` (into another file).
@@ -913,7 +918,7 @@ impl Spec {
                 .map(|s| self.deref((pd, s)).1)
                 .and_then(|s| get(s, "default"))
                 .and_then(|v| default_literal(v, &ty));
-            let param = if required {
+            let mut param = if required {
                 Param {
                     name: name.clone(),
                     ty: ty.text(false),
@@ -947,9 +952,13 @@ impl Spec {
                 if place == "query" && explode {
                     name.clone()
                 } else if param.default.as_deref() == Some("null") || ty.nullable {
-                    m.warnings.push(format!(
-                        "optional list `{pname}` should be sent {sep:?}-separated; rbk sends it as repeated `{pname}=` entries"
-                    ));
+                    // `join` cannot take a null: the caller writes the
+                    // joined text, which is sent as it is.
+                    param.ty = "string?".into();
+                    param.default = Some("null".into());
+                    param
+                        .doc
+                        .push(format!("A list, written as one text separated by {sep:?}"));
                     name.clone()
                 } else {
                     format!("join({name}, {})", emit::string(sep))
