@@ -36,6 +36,14 @@ pub fn run(source: Source, output: Option<&Path>) -> u8 {
             let text = match command {
                 Some(c) => c,
                 None => {
+                    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                        eprintln!(
+                            "error[{}]: give the curl command as an argument, or pipe it in: \
+                             rbk import curl 'curl https://api.example.com/items'",
+                            import::codes::INVALID_CURL
+                        );
+                        return EXIT_USAGE;
+                    }
                     let mut s = String::new();
                     if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut s) {
                         eprintln!("error[{}]: cannot read stdin: {e}", diagnostic::codes::IO);
