@@ -290,3 +290,40 @@ fn mangled_collections_never_panic() {
         let _ = import(&p, &Options::default());
     }
 }
+
+#[test]
+fn postmans_own_example_collections_import_and_check() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/import/postman");
+    for (name, requests) in [
+        ("collection-v2.json", 7),
+        ("digest.json", 2),
+        ("nested-v2-collection.json", 6),
+    ] {
+        let path = dir.join(name);
+        let imported = import(&path, &Options::default())
+            .unwrap_or_else(|f| panic!("{name}: {:#?}", f.diagnostics));
+        assert_eq!(
+            rbk::syntax::format::format_source(&imported.text).as_deref(),
+            Some(imported.text.as_str()),
+            "{name}: not formatted"
+        );
+        let checked = rbk::check::check(rbk::load::load_source(&path, imported.text.clone()));
+        let errors: Vec<_> = checked
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .collect();
+        assert!(errors.is_empty(), "{name}: {errors:#?}\n{}", imported.text);
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("JSON");
+        assert_eq!(count_requests(&doc), requests, "{name}");
+        assert_eq!(checked.program.methods.len(), requests, "{name}");
+    }
+    // Digest auth cannot be expressed: said, not dropped.
+    let digest = import(&dir.join("digest.json"), &Options::default()).expect("imports");
+    assert!(
+        digest
+            .text
+            .contains("# rbk import: Postman `digest` auth cannot be expressed")
+    );
+}

@@ -55,9 +55,12 @@ pub fn import(path: &Path, opts: &Options) -> Result<Imported, Failure> {
         Ok(v) => v,
         Err(d) => return Err(Failure::one(*d, sources)),
     };
-    let schema = get(&root, "info").and_then(|i| get_str(i, "schema"));
+    // v2.1, and v2.0 in the forms older exports wrote (`.../collection/v2/...`,
+    // `_postman_schema: ...#2.0.0`); the shape is the same.
+    let schema = get(&root, "info")
+        .and_then(|i| get_str(i, "schema").or_else(|| get_str(i, "_postman_schema")));
     match schema {
-        Some(s) if s.contains("v2.1") || s.contains("v2.0") => {}
+        Some(s) if s.contains("/v2") || s.contains("#2.") => {}
         Some(s) => {
             let d = Diagnostic::error(
                 codes::UNSUPPORTED_VERSION,
