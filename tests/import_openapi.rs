@@ -498,3 +498,19 @@ fn what_rbk_cannot_express_is_a_comment_not_a_silent_drop() {
     // A text body, and `2XX` leaves the default expect.
     assert!(t.contains("body text content as \"text/plain\"\n}"), "{t}");
 }
+
+#[test]
+fn refs_may_not_read_files_outside_the_documents_directory() {
+    let outer = Dir::new();
+    outer.write("secret.yaml", b"key: hunter2-very-secret\n");
+    let spec = outer.write(
+        "spec/api.yaml",
+        b"openapi: 3.0.3\ninfo: {title: x, version: '1'}\npaths:\n  /a:\n    get:\n      responses:\n        '200': {$ref: '../secret.yaml#/key'}\n",
+    );
+    let o = rbk_env(&["import", "openapi", spec.to_str().expect("utf-8")], &[]);
+    assert_eq!(o.code, Some(2), "{o}");
+    assert!(o.stderr.contains("rbk::import::unresolved_ref"), "{o}");
+    assert!(o.stderr.contains("outside the document"), "{o}");
+    assert!(!o.stderr.contains("hunter2"), "{o}");
+    assert!(o.stderr.contains("api.yaml:7:"), "{o}");
+}

@@ -30,6 +30,8 @@ pub struct Options {
 }
 
 const VERBS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch"];
+/// The largest file a `$ref` may read.
+const MAX_REF_FILE: u64 = 64_000_000;
 /// Deepest `$ref` chain followed (a loop of references stops here).
 const MAX_REF_CHAIN: usize = 64;
 
@@ -191,6 +193,35 @@ impl Spec {
                 let path = self.docs[i].dir.join(file_part);
                 let key = canonical(&path);
                 if self.by_path.contains_key(&key) {
+                    continue;
+                }
+                // Only regular files under the document's own directory, of
+                // a sane size: a document may not make rbk read (and show,
+                // in an error) files elsewhere on the machine.
+                let base = canonical(&self.docs[0].dir);
+                let base = if base.as_os_str().is_empty() {
+                    canonical(Path::new("."))
+                } else {
+                    base
+                };
+                let refused = match std::fs::metadata(&key) {
+                    Ok(m) if !m.is_file() => Some("it is not a regular file".to_string()),
+                    Ok(m) if m.len() > MAX_REF_FILE => {
+                        Some(format!("it is larger than {} MB", MAX_REF_FILE / 1_000_000))
+                    }
+                    Ok(_) if !key.starts_with(&base) => Some(format!(
+                        "it is outside the document's directory {}",
+                        base.display()
+                    )),
+                    _ => None,
+                };
+                if let Some(why) = refused {
+                    errors.push(self.ref_error(
+                        i,
+                        r,
+                        at,
+                        &format!("{} is refused: {why}", path.display()),
+                    ));
                     continue;
                 }
                 match std::fs::read_to_string(&path) {
