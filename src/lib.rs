@@ -8,6 +8,7 @@ pub mod check;
 pub mod cli;
 pub mod diagnostic;
 pub mod files;
+pub mod import;
 pub mod load;
 pub mod repl;
 pub mod runtime;

@@ -78,6 +78,11 @@ enum Command {
         #[command(subcommand)]
         action: TokensAction,
     },
+    /// Generate methods from an OpenAPI document, a curl command or a Postman collection.
+    Import {
+        #[command(subcommand)]
+        from: ImportFrom,
+    },
     /// Draw a runbook as a flow chart.
     Graph {
         /// The .rbk file.
@@ -89,6 +94,64 @@ enum Command {
         #[command(flatten)]
         file_args: FileArgs,
     },
+}
+
+#[derive(Subcommand)]
+enum ImportFrom {
+    /// An OpenAPI 3.0 or 3.1 document (JSON or YAML): one method per operation.
+    Openapi {
+        /// The document; `$ref`s into files beside it are followed.
+        spec: PathBuf,
+        /// The integration's name (default: from the document's title).
+        #[arg(long, value_name = "NAME", value_parser = parse_name)]
+        integration: Option<String>,
+        /// Only operations with this tag (may be repeated).
+        #[arg(long = "tag", value_name = "TAG")]
+        tags: Vec<String>,
+        /// Only this operation, by operationId (may be repeated).
+        #[arg(long = "operation", value_name = "ID")]
+        operations: Vec<String>,
+        /// Write the program here instead of to stdout.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// A curl command line (read from stdin when not given): one method.
+    Curl {
+        /// The command, e.g. 'curl -X POST https://api.example.com/items -d a=1'.
+        command: Option<String>,
+        /// The integration's name (default: from the host name).
+        #[arg(long, value_name = "NAME", value_parser = parse_name)]
+        integration: Option<String>,
+        /// The method's name (default: from the verb and path).
+        #[arg(long, value_name = "NAME", value_parser = parse_name)]
+        name: Option<String>,
+        /// Write the program here instead of to stdout.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// A Postman collection (v2.1): one method per request.
+    Postman {
+        /// The collection file (JSON).
+        collection: PathBuf,
+        /// The integration's name (default: from the collection's name).
+        #[arg(long, value_name = "NAME", value_parser = parse_name)]
+        integration: Option<String>,
+        /// Write the program here instead of to stdout.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+}
+
+/// `--integration` / `--name`: an rbk name.
+fn parse_name(text: &str) -> Result<String, String> {
+    if rbk::import::emit::ident(text, "") == text {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "`{text}` is not an rbk name (lower-case letters, digits and `_`, not a reserved word); try `{}`",
+            rbk::import::emit::ident(text, "api")
+        ))
+    }
 }
 
 #[derive(Subcommand)]
@@ -282,6 +345,48 @@ fn real_main() -> ExitCode {
         Command::Tokens { action } => match action {
             TokensAction::List => cli::tokens::list(),
             TokensAction::Clear { integration } => cli::tokens::clear(integration.as_deref()),
+        },
+        Command::Import { from } => match from {
+            ImportFrom::Openapi {
+                spec,
+                integration,
+                tags,
+                operations,
+                output,
+            } => cli::import::run(
+                cli::import::Source::OpenApi {
+                    spec,
+                    options: rbk::import::openapi::Options {
+                        integration,
+                        tags,
+                        operations,
+                    },
+                },
+                output.as_deref(),
+            ),
+            ImportFrom::Curl {
+                command,
+                integration,
+                name,
+                output,
+            } => cli::import::run(
+                cli::import::Source::Curl {
+                    command,
+                    options: rbk::import::curl::Options { integration, name },
+                },
+                output.as_deref(),
+            ),
+            ImportFrom::Postman {
+                collection,
+                integration,
+                output,
+            } => cli::import::run(
+                cli::import::Source::Postman {
+                    collection,
+                    options: rbk::import::postman::Options { integration },
+                },
+                output.as_deref(),
+            ),
         },
         Command::Graph {
             file,

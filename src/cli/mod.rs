@@ -3,6 +3,7 @@
 pub mod check;
 pub mod fmt;
 pub mod graph;
+pub mod import;
 pub mod run;
 pub mod tokens;
 
