@@ -306,7 +306,9 @@ where
         reports.junit.is_some() || reports.json.is_some(),
     ));
     // Replays and dry runs request no tokens; they keep them in memory.
-    let tokens = if opts.replay.is_some() || opts.dry_run {
+    // Only programs with a token-based auth read the token file (start-up
+    // of every other run stays free of that disk access).
+    let tokens = if opts.replay.is_some() || opts.dry_run || !uses_tokens(&program) {
         TokenCache::in_memory()
     } else {
         TokenCache::open()
@@ -540,6 +542,24 @@ impl StopSignals {
             Err(_) => std::future::pending().await,
         }
     }
+}
+
+/// True when an integration or method authorizes with a token that the
+/// token cache keeps (`oauth2`, `jwt_assertion`).
+fn uses_tokens(program: &Program) -> bool {
+    use crate::syntax::ast::{EntryValue, MethodItem};
+    let token_kind = |v: &EntryValue| {
+        matches!(v, EntryValue::Block { label: Some(k), .. }
+            if matches!(k.name.as_str(), "oauth2" | "jwt_assertion"))
+    };
+    program
+        .all_integrations()
+        .any(|i| i.body.get("auth").is_some_and(|e| token_kind(&e.value)))
+        || program.all_methods().any(|m| {
+            m.items.iter().any(
+                |it| matches!(it, MethodItem::Entry(e) if e.key.name == "auth" && token_kind(&e.value)),
+            )
+        })
 }
 
 fn report_error(program: &Program, e: &RunError, usage_error: bool) -> u8 {

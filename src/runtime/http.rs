@@ -195,9 +195,13 @@ pub fn prepare(
     }
     check_dot_segments(&path, &template, request.path.span)
         .map_err(|e| e.with_kind(ErrorKind::PathSegment))?;
-    let url = canonical_url(&join_url(&base, &path), cx.dry_run)
-        .map_err(|e| EvalError::new(request.path.span, cx.redactor.mask(&e)))?;
-    let trusted_origins = trusted_origins(integ, &base, cx)?;
+    let known = known_base(integ, &base, cx)?;
+    let url = match known.url.as_ref().and_then(|b| join_path(b, &path)) {
+        Some(u) if !absolute && !cx.dry_run => u,
+        _ => canonical_url(&join_url(&base, &path), cx.dry_run)
+            .map_err(|e| EvalError::new(request.path.span, cx.redactor.mask(&e)))?,
+    };
+    let trusted_origins = known.trusted.clone();
     let foreign = absolute && origin_of(&url).is_none_or(|o| !trusted_origins.contains(&o));
     let mut prepared = Prepared {
         integration: integ.name.name.clone(),
@@ -315,6 +319,62 @@ pub fn canonical_url(url: &str, dry_run: bool) -> Result<String, String> {
     } else {
         s
     })
+}
+
+/// What rbk keeps of an integration's base URL, worked out once per run
+/// (per integration and base text): the parsed URL that paths are joined
+/// to, and the origins that get the integration's credentials.
+pub struct KnownBase {
+    integration: String,
+    base: String,
+    url: Option<reqwest::Url>,
+    trusted: Vec<String>,
+}
+
+fn known_base(integ: &Integration, base: &str, cx: &Context) -> Result<Arc<KnownBase>, EvalError> {
+    let lock = |m: &'_ std::sync::Mutex<Vec<Arc<KnownBase>>>| {
+        m.lock()
+            .map(|l| {
+                l.iter()
+                    .find(|k| k.integration == integ.name.name && k.base == base)
+                    .cloned()
+            })
+            .ok()
+            .flatten()
+    };
+    if let Some(k) = lock(&cx.bases) {
+        return Ok(k);
+    }
+    let url = reqwest::Url::parse(base)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+        .filter(|u| u.query().is_none() && u.fragment().is_none());
+    let known = Arc::new(KnownBase {
+        integration: integ.name.name.clone(),
+        base: base.to_string(),
+        url,
+        trusted: trusted_origins(integ, base, cx)?,
+    });
+    if let Ok(mut l) = cx.bases.lock() {
+        l.push(known.clone());
+    }
+    Ok(known)
+}
+
+/// `base` + `path` as the URL parser would read the whole text, without
+/// parsing the scheme and host again: the path is joined as an absolute
+/// path reference. `None` (the caller parses the whole text) when the joined
+/// path could be read as anything else (`//host`, `/\host`).
+fn join_path(base: &reqwest::Url, path: &str) -> Option<String> {
+    let joined = join_url(base.path(), path);
+    let mut chars = joined.chars();
+    if chars.next() != Some('/') || matches!(chars.next(), Some('/' | '\\')) {
+        return None;
+    }
+    if joined.contains(['\t', '\n', '\r']) {
+        return None;
+    }
+    base.join(&joined).ok().map(String::from)
 }
 
 /// `value` as an absolute http(s) URL, when it is one.
@@ -1020,4 +1080,43 @@ fn is_tls(e: &reqwest::Error) -> bool {
         source = s.source();
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+        /// Joining a path to the parsed base URL gives the very URL that
+        /// parsing the whole text gives, or declines (and the whole text is
+        /// parsed).
+        #[test]
+        fn joining_to_the_parsed_base_is_parsing_the_whole_text(
+            base in prop_oneof![
+                Just("http://127.0.0.1:8089".to_string()),
+                Just("https://api.example.com/v2/".to_string()),
+                Just("http://EXAMPLE.com:80/a%20b".to_string()),
+                Just("https://xn--bcher-kva.example/ä/".to_string()),
+            ],
+            path in "[a-z/\\\\.%?#:@ ä\t]{0,12}",
+        ) {
+            let b = reqwest::Url::parse(&base).unwrap();
+            if let Some(joined) = join_path(&b, &path) {
+                prop_assert_eq!(Ok(joined), canonical_url(&join_url(&base, &path), false));
+            }
+        }
+    }
+
+    #[test]
+    fn paths_that_could_name_another_host_are_parsed_whole() {
+        let b = reqwest::Url::parse("http://127.0.0.1:8089").unwrap();
+        assert_eq!(join_path(&b, "//evil.example/x"), None);
+        assert_eq!(join_path(&b, "/\\evil.example/x"), None);
+        assert_eq!(
+            join_path(&b, "/items/1?q=a b").as_deref(),
+            Some("http://127.0.0.1:8089/items/1?q=a%20b")
+        );
+    }
 }

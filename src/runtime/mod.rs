@@ -54,6 +54,8 @@ pub struct Context {
     /// Where `file()`, `bytes()` and `bytes` bodies may read: the program's
     /// file root unless replaced.
     pub files: crate::files::FileRoot,
+    /// Integrations' base URLs, parsed once (see `http::known_base`).
+    pub bases: Mutex<Vec<Arc<http::KnownBase>>>,
 }
 
 impl Context {
@@ -75,6 +77,7 @@ impl Context {
             placeholder_secrets: dry_run,
             placeholders: Mutex::new(Vec::new()),
             files: program.file_root.clone(),
+            bases: Mutex::new(Vec::new()),
         };
         let instances: Vec<_> = program.all_instances().collect();
         let chosen = match instance {
