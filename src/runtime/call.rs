@@ -80,35 +80,35 @@ impl Runtime {
         }
         self.observer
             .step_finished(&shown, &target, &outcome.result);
-        let mut result = outcome.result.clone();
-        if outcome.failure.is_some() {
-            result.outputs.clear();
-        }
-        env.insert(st.name.name.clone(), Value::Step(Arc::new(result)));
-        let Some(failure) = &outcome.failure else {
+        let Outcome {
+            mut result,
+            failure,
+            request,
+        } = outcome;
+        let Some(failure) = failure else {
+            env.insert(st.name.name.clone(), Value::Step(Arc::new(result)));
             return Ok(Flow::Normal);
         };
+        let reason = result.error.clone().unwrap_or_else(|| "failed".into());
+        let kind = result.error_kind.unwrap_or(ErrorKind::Failed);
+        result.outputs.clear();
+        env.insert(st.name.name.clone(), Value::Step(Arc::new(result)));
         if let Some(arms) = &st.arms {
             for arm in arms {
-                if arm.patterns.iter().any(|p| matches(p, failure)) {
+                if arm.patterns.iter().any(|p| matches(p, &failure)) {
                     return self.stmt(&arm.body, env).await;
                 }
             }
         }
-        let reason = outcome
-            .result
-            .error
-            .clone()
-            .unwrap_or_else(|| "failed".into());
         Err(RunError {
             message: self.mask(&format!(
-                "step `{}` ({}) failed: {reason}",
-                st.name.name, outcome.request
+                "step `{}` ({request}) failed: {reason}",
+                st.name.name
             )),
             span: Some(st.name.span),
             step: Some(st.name.name.clone()),
             usage: false,
-            kind: outcome.result.error_kind.unwrap_or(ErrorKind::Failed),
+            kind,
         })
     }
 

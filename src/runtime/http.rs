@@ -37,7 +37,7 @@ pub struct Prepared {
     pub max_response: u64,
     /// Origins (`https://host:port`) that get the integration's auth and
     /// secret headers besides its `base_url`'s own: `trusted_origins`.
-    pub trusted_origins: Vec<String>,
+    pub trusted_origins: Arc<Vec<String>>,
     /// True when the URL is an absolute one from a value (`GET "{next}"`)
     /// on an origin that is neither the base URL's nor trusted: it is sent
     /// with no auth and no header holding a `secret()` or `env()` value.
@@ -328,7 +328,7 @@ pub struct KnownBase {
     integration: String,
     base: String,
     url: Option<reqwest::Url>,
-    trusted: Vec<String>,
+    trusted: Arc<Vec<String>>,
 }
 
 fn known_base(integ: &Integration, base: &str, cx: &Context) -> Result<Arc<KnownBase>, EvalError> {
@@ -353,7 +353,7 @@ fn known_base(integ: &Integration, base: &str, cx: &Context) -> Result<Arc<Known
         integration: integ.name.name.clone(),
         base: base.to_string(),
         url,
-        trusted: trusted_origins(integ, base, cx)?,
+        trusted: Arc::new(trusted_origins(integ, base, cx)?),
     });
     if let Ok(mut l) = cx.bases.lock() {
         l.push(known.clone());

@@ -140,7 +140,10 @@ impl Runtime {
                     };
                     env.insert(a.name.name.clone(), v);
                 }
-                StmtKind::Step(st) => return self.step(st, env).await,
+                // The large futures (a call, a loop) are boxed on their own, so
+                // that this one stays small: it is created, and moved to the
+                // heap, for every statement that runs.
+                StmtKind::Step(st) => return Box::pin(self.step(st, env)).await,
                 StmtKind::If(i) => {
                     let c = self.eval(&i.cond, env)?;
                     match c.as_bool() {
@@ -178,8 +181,8 @@ impl Runtime {
                         }
                     }
                 }
-                StmtKind::For(f) => return self.for_loop(f, env).await,
-                StmtKind::Parallel(b) => return self.parallel(b, env).await,
+                StmtKind::For(f) => return Box::pin(self.for_loop(f, env)).await,
+                StmtKind::Parallel(b) => return Box::pin(self.parallel(b, env)).await,
                 StmtKind::Block(b) => return self.block(&b.stmts, env).await,
                 StmtKind::Wait(e) => {
                     let v = self.eval(e, env)?;
