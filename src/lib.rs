@@ -9,6 +9,7 @@ pub mod cli;
 pub mod diagnostic;
 pub mod files;
 pub mod load;
+pub mod lsp;
 pub mod repl;
 pub mod runtime;
 pub mod syntax;

@@ -89,6 +89,14 @@ enum Command {
         #[command(flatten)]
         file_args: FileArgs,
     },
+    /// Serve the Language Server Protocol on stdin/stdout, for editors.
+    Lsp {
+        /// Accepted for editors that pass it; stdio is the only transport.
+        #[arg(long)]
+        stdio: bool,
+        #[command(flatten)]
+        file_args: FileArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -297,6 +305,7 @@ fn real_main() -> ExitCode {
             },
             &file_args.options(),
         ),
+        Command::Lsp { file_args, .. } => rbk::lsp::run(&file_args.options()),
     };
     ExitCode::from(code)
 }
