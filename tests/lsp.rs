@@ -840,3 +840,51 @@ fn mutated_programs_never_crash_the_server() {
     }
     assert_eq!(c.shutdown(), Some(0));
 }
+
+// ---------------------------------------------------------------- latency
+
+/// Time from `didChange` to the `publishDiagnostics` of that version, for
+/// the program in `RBK_LSP_BENCH` (see docs/performance.md for how the
+/// 5,000- and 50,000-line programs are made). Prints min, median and max.
+///
+/// ```text
+/// RBK_LSP_BENCH=/tmp/p5k.rbk cargo test --test lsp -- --ignored --nocapture latency
+/// ```
+#[test]
+#[ignore = "a benchmark: set RBK_LSP_BENCH to a program"]
+fn latency_from_change_to_diagnostics() {
+    let path = PathBuf::from(std::env::var("RBK_LSP_BENCH").expect("RBK_LSP_BENCH=program.rbk"));
+    let text = std::fs::read_to_string(&path).expect("read the program");
+    let runs: usize = std::env::var("RBK_LSP_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+    let debounce: u64 = std::env::var("RBK_LSP_DEBOUNCE").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
+    let root = path.parent().expect("dir").to_path_buf();
+    let mut c = Client::start_with(&root, json!({ "debounceMs": debounce }));
+    let u = c.open(&path, &text);
+    let first = c.diagnostics(&u, 1);
+    let errors = first.iter().filter(|d| d["severity"] == 1).count();
+    assert_eq!(errors, 0, "{:#?}", messages(&first));
+    // Type into a line in the middle: a character in, then out again.
+    let lines = text.lines().count() as u32;
+    let line = lines / 2;
+    let mut times = Vec::new();
+    for run in 0..runs {
+        let version = run as i64 + 2;
+        let started = std::time::Instant::now();
+        if run % 2 == 0 {
+            c.edit(&u, version, (line, 0), (line, 0), " ");
+        } else {
+            c.edit(&u, version, (line, 0), (line, 1), "");
+        }
+        let d = c.diagnostics(&u, version);
+        times.push(started.elapsed());
+        assert_eq!(d.iter().filter(|d| d["severity"] == 1).count(), 0);
+    }
+    times.sort();
+    println!(
+        "{} lines, debounce {debounce} ms, {runs} edits: min {:.1} ms, median {:.1} ms, max {:.1} ms",
+        lines,
+        times[0].as_secs_f64() * 1000.0,
+        times[times.len() / 2].as_secs_f64() * 1000.0,
+        times[times.len() - 1].as_secs_f64() * 1000.0,
+    );
+}

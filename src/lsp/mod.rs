@@ -31,7 +31,7 @@ use index::Index;
 use text::LineIndex;
 
 /// How long the server waits after the last change before checking.
-const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(15);
+const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(10);
 
 /// Runs the server on stdin/stdout until the client says `exit`; returns the
 /// process exit code.
@@ -135,6 +135,7 @@ fn serve(connection: &Connection, files: &FileRootOptions) -> Result<(), String>
         files: files.clone(),
         debounce,
         roots,
+        timing: std::env::var_os("RBK_LSP_TIMING").is_some(),
     };
     loop {
         let next = server.next_deadline();
@@ -222,6 +223,8 @@ pub(crate) struct Server {
     files: FileRootOptions,
     debounce: Duration,
     roots: Vec<PathBuf>,
+    /// `RBK_LSP_TIMING` set: how long each analysis took, on stderr.
+    timing: bool,
 }
 
 /// The most `.rbk` files read from the workspace folders for references.
@@ -298,10 +301,22 @@ impl Server {
 
     /// Loads and checks the program rooted at `path` with `text`.
     fn analyze_text(&self, path: &Path, text: String) -> Analysis {
+        let started = Instant::now();
         let root = self.files.root_for(path);
         let loaded = crate::load::load_source_overlay(path, text, &root, &self.overlay());
+        let parsed = started.elapsed();
         let (checked, types) = crate::check::check_recording_types(loaded);
+        let typed = started.elapsed();
         let index = Index::build(&checked.program);
+        if self.timing {
+            eprintln!(
+                "rbk lsp: {}: load {:.1} ms, check {:.1} ms, index {:.1} ms",
+                path.display(),
+                parsed.as_secs_f64() * 1e3,
+                (typed - parsed).as_secs_f64() * 1e3,
+                (started.elapsed() - typed).as_secs_f64() * 1e3,
+            );
+        }
         let deps = checked
             .program
             .sources
