@@ -855,8 +855,14 @@ fn mutated_programs_never_crash_the_server() {
 fn latency_from_change_to_diagnostics() {
     let path = PathBuf::from(std::env::var("RBK_LSP_BENCH").expect("RBK_LSP_BENCH=program.rbk"));
     let text = std::fs::read_to_string(&path).expect("read the program");
-    let runs: usize = std::env::var("RBK_LSP_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
-    let debounce: u64 = std::env::var("RBK_LSP_DEBOUNCE").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
+    let runs: usize = std::env::var("RBK_LSP_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let debounce: u64 = std::env::var("RBK_LSP_DEBOUNCE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
     let root = path.parent().expect("dir").to_path_buf();
     let mut c = Client::start_with(&root, json!({ "debounceMs": debounce }));
     let u = c.open(&path, &text);
@@ -887,4 +893,64 @@ fn latency_from_change_to_diagnostics() {
         times[times.len() / 2].as_secs_f64() * 1000.0,
         times[times.len() - 1].as_secs_f64() * 1000.0,
     );
+}
+
+#[test]
+fn renaming_a_method_parameter_edits_its_placeholder_and_the_named_arguments() {
+    let (_d, root) = workspace(&[("lib.rbk", LIB), ("main.rbk", MAIN)]);
+    let mut c = Client::start(&root);
+    let lib = c.open(&root.join("lib.rbk"), LIB);
+    // On the `{id}` placeholder of the request path.
+    let p = pos_of(LIB, "{id}", 0, 1);
+    let edit = c.request(
+        "textDocument/rename",
+        json!({ "textDocument": { "uri": lib }, "position": { "line": p.0, "character": p.1 }, "newName": "ticket_id" }),
+    );
+    let main_uri = uri(&root.join("main.rbk"));
+    let new_lib = apply_edits(LIB, edit["changes"][&lib].as_array().expect("lib edits"));
+    let new_main = apply_edits(
+        MAIN,
+        edit["changes"][&main_uri].as_array().expect("main edits"),
+    );
+    assert_eq!(
+        new_lib,
+        LIB.replace("  id: int,", "  ticket_id: int,")
+            .replace("{id}", "{ticket_id}")
+    );
+    assert_eq!(
+        new_main,
+        MAIN.replace("(id: number)", "(ticket_id: number)")
+    );
+}
+
+#[test]
+fn a_file_changed_on_disk_rechecks_the_open_files_that_import_it() {
+    let (_d, root) = workspace(&[("lib.rbk", LIB), ("main.rbk", MAIN)]);
+    let mut c = Client::start(&root);
+    let main = c.open(&root.join("main.rbk"), MAIN);
+    assert!(c.diagnostics(&main, 1).is_empty());
+    std::fs::write(
+        root.join("lib.rbk"),
+        LIB.replace("    state: string = $.state\n", ""),
+    )
+    .expect("write");
+    c.notify(
+        "workspace/didChangeWatchedFiles",
+        json!({ "changes": [{ "uri": uri(&root.join("lib.rbk")), "type": 2 }] }),
+    );
+    // Still clean (main does not read `state`), but re-checked: published again.
+    let again = c.diagnostics(&main, 1);
+    assert!(again.is_empty());
+    std::fs::write(
+        root.join("lib.rbk"),
+        LIB.replace("title: string", "name: string"),
+    )
+    .expect("write");
+    c.notify(
+        "workspace/didChangeWatchedFiles",
+        json!({ "changes": [{ "uri": uri(&root.join("lib.rbk")), "type": 2 }] }),
+    );
+    let p = c.diagnostics_where(&main, |p| p["diagnostics"] != json!([]));
+    let text = format!("{}", p["diagnostics"]);
+    assert!(text.contains("title"), "{text}");
 }

@@ -1182,7 +1182,16 @@ pub(super) fn code_actions(s: &mut Server, p: CodeActionParams) -> Option<CodeAc
         };
         let mut edit = None;
         let mut title = String::new();
-        if let Some(s) = suggestion(&d.message) {
+        let index = v.line_index();
+        let written = v
+            .text
+            .get(index.offset(d.range.start)..index.offset(d.range.end))
+            .unwrap_or("");
+        // Only where the diagnostic marks exactly the misspelt word.
+        let is_word = is_identifier(written) || RESERVED.contains(&written);
+        if let Some(s) =
+            suggestion(&d.message).filter(|s| is_word && (is_identifier(s) || RESERVED.contains(s)))
+        {
             edit = Some(TextEdit {
                 range: d.range,
                 new_text: s.to_string(),

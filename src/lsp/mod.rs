@@ -447,6 +447,18 @@ impl Server {
                     self.changed(&key);
                 }
             }
+            DidChangeWatchedFiles::METHOD => {
+                // A file changed on disk (not through an open buffer): the
+                // open documents whose programs hold it are re-checked.
+                let Ok(p) = n.extract::<DidChangeWatchedFilesParams>(DidChangeWatchedFiles::METHOD)
+                else {
+                    return;
+                };
+                for change in p.changes {
+                    let key = self.key(&change.uri);
+                    self.changed(&key);
+                }
+            }
             DidCloseTextDocument::METHOD => {
                 let Ok(p) = n.extract::<DidCloseTextDocumentParams>(DidCloseTextDocument::METHOD)
                 else {
