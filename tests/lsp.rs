@@ -751,7 +751,7 @@ fn mutated_programs_never_crash_the_server() {
     let cases: usize = std::env::var("RBK_LSP_FUZZ_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(400);
+        .unwrap_or(1000);
     let seeds = seeds();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
     let mut c = Client::start(&root);
@@ -792,18 +792,32 @@ fn mutated_programs_never_crash_the_server() {
         }
         let lines = text.lines().count().max(1) as u32;
         let p = (rng.u32(..lines + 1), rng.u32(..60));
-        for method in [
-            "textDocument/hover",
-            "textDocument/definition",
-            "textDocument/completion",
-            "textDocument/signatureHelp",
-            "textDocument/prepareRename",
-        ] {
-            let r = c.request_raw(method, tdp(&u, p));
-            assert!(
-                r.get("error").is_none(),
-                "case {case}: {method} at {p:?} failed: {r}\n{text}"
-            );
+        // Also right after a random character of the text (a `.`, a `(`, a
+        // letter of a name...), where completion and hover do most work.
+        let chars: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
+        let mut positions = vec![p];
+        for _ in 0..2 {
+            if let Some(&at) = chars.get(rng.usize(..chars.len().max(1))) {
+                let before = &text[..at];
+                let line = before.matches('\n').count() as u32;
+                let start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+                positions.push((line, before[start..].encode_utf16().count() as u32));
+            }
+        }
+        for p in &positions {
+            for method in [
+                "textDocument/hover",
+                "textDocument/definition",
+                "textDocument/completion",
+                "textDocument/signatureHelp",
+                "textDocument/prepareRename",
+            ] {
+                let r = c.request_raw(method, tdp(&u, *p));
+                assert!(
+                    r.get("error").is_none(),
+                    "case {case}: {method} at {p:?} failed: {r}\n{text}"
+                );
+            }
         }
         for (method, params) in [
             (

@@ -618,6 +618,27 @@ fn open_bracket(s: &str, open: char, close: char) -> Option<usize> {
     (c == open && close != c).then_some(i)
 }
 
+/// The words of `text` (runs of letters, digits and `_`) with their byte offsets.
+fn words(text: &str) -> Vec<(usize, &str)> {
+    let mut out = Vec::new();
+    let mut start = None;
+    for (i, c) in text.char_indices() {
+        let word = c.is_alphanumeric() || c == '_';
+        match (word, start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                out.push((s, &text[s..i]));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        out.push((s, &text[s..]));
+    }
+    out
+}
+
 /// The names bound before the cursor in the runbook or method around it,
 /// read from the text (which may not parse yet).
 fn locals_before(text: &str) -> Vec<(String, &'static str)> {
@@ -633,15 +654,7 @@ fn locals_before(text: &str) -> Vec<(String, &'static str)> {
         .max()
         .unwrap_or(text.len());
     let body = &text[start..];
-    let words: Vec<(usize, &str)> = body
-        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
-        .scan(0usize, |pos, w| {
-            let at = *pos;
-            *pos += w.len() + 1;
-            Some((at, w))
-        })
-        .filter(|(_, w)| !w.is_empty())
-        .collect();
+    let words = words(body);
     let mut out: Vec<(String, &'static str)> = Vec::new();
     let header_end = body.find('{').unwrap_or(body.len());
     for (k, (at, w)) in words.iter().enumerate() {
@@ -1039,7 +1052,12 @@ pub(super) fn symbols(s: &mut Server, p: DocumentSymbolParams) -> Option<Documen
         kind,
         tags: None,
         deprecated: None,
-        range: r(span),
+        // Clients reject a selection outside its range.
+        range: r(if sel.file == span.file {
+            span.to(sel)
+        } else {
+            span
+        }),
         selection_range: r(sel),
         children: if children.is_empty() {
             None
@@ -1339,4 +1357,27 @@ pub(super) fn semantic_tokens(
         result_id: None,
         data,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locals_are_read_from_text_with_non_ascii() {
+        let text = "runbook r(a: int, é: string) {\n  let 😀x = 1\n  let b = \"ü\"\n  step s = i.m()\n  for it in [1] {\n";
+        let names: Vec<String> = locals_before(text).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["a", "é", "x", "b", "s", "it"]);
+    }
+
+    #[test]
+    fn brackets_and_words_before_the_cursor() {
+        assert_eq!(word_before("log tickets.ge"), ("ge", 12));
+        assert_eq!(word_before("é"), ("é", 0));
+        assert_eq!(open_bracket("f(a, \"(\", g(1)", '(', ')'), Some(1));
+        assert_eq!(open_bracket("f(a) { x", '(', ')'), None);
+        assert!(is_step_rhs("  step x ="));
+        assert!(!is_step_rhs("  let x ="));
+        assert_eq!(suggestion("nope\nhelp: did you mean `get`?"), Some("get"));
+    }
 }
