@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use lsp_types::*;
 
 use super::index::{Occ, Owner, Sym, outputs};
-use super::text::LineIndex;
 use super::{Analysis, Server, path_to_uri};
 use crate::diagnostic::{self, Severity};
 use crate::syntax::ast::{self, Item, Span, StmtKind};
@@ -20,16 +19,12 @@ use crate::syntax::visit::{Visitor, walk_stmt, walk_stmts};
 fn location(a: &Analysis, span: Span) -> Option<Location> {
     let file = a.sources().get(span.file);
     let uri = path_to_uri(&file.path)?;
-    let index = LineIndex::new(&file.text);
-    Some(Location::new(
-        uri,
-        index.range(span.start as usize, span.end as usize),
-    ))
+    Some(Location::new(uri, range_in(a, span)))
 }
 
 fn range_in(a: &Analysis, span: Span) -> Range {
-    let file = a.sources().get(span.file);
-    LineIndex::new(&file.text).range(span.start as usize, span.end as usize)
+    a.line_index(span.file)
+        .range(span.start as usize, span.end as usize)
 }
 
 // ---------------------------------------------------------------- diagnostics

@@ -192,6 +192,8 @@ pub(crate) struct Analysis {
     pub index: Index,
     /// Canonical paths of every file of the program (the document first).
     pub deps: Vec<PathBuf>,
+    /// Where each line starts, per file (indexed like the source map).
+    lines: Vec<Vec<usize>>,
 }
 
 impl Analysis {
@@ -201,6 +203,15 @@ impl Analysis {
 
     pub fn sources(&self) -> &crate::syntax::span::SourceMap {
         &self.checked.program.sources
+    }
+
+    /// UTF-16 positions in one of the program's files.
+    pub fn line_index(&self, file: crate::syntax::span::FileId) -> LineIndex<'_> {
+        let text = &self.sources().get(file).text;
+        match self.lines.get(file.0 as usize) {
+            Some(starts) => LineIndex::with_starts(text, starts),
+            None => LineIndex::new(text),
+        }
     }
 }
 
@@ -323,11 +334,18 @@ impl Server {
             .files()
             .map(|(_, f)| canonical(&f.path))
             .collect();
+        let lines = checked
+            .program
+            .sources
+            .files()
+            .map(|(_, f)| text::line_starts(&f.text))
+            .collect();
         Analysis {
             checked,
             types,
             index,
             deps,
+            lines,
         }
     }
 

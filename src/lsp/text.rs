@@ -6,19 +6,35 @@ use lsp_types::{Position, Range, TextDocumentContentChangeEvent};
 /// The byte offset where each line starts, for one text.
 pub struct LineIndex<'t> {
     text: &'t str,
-    starts: Vec<usize>,
+    starts: std::borrow::Cow<'t, [usize]>,
+}
+
+/// Where each line of `text` starts.
+pub fn line_starts(text: &str) -> Vec<usize> {
+    let mut starts = vec![0];
+    starts.extend(
+        text.bytes()
+            .enumerate()
+            .filter(|(_, b)| *b == b'\n')
+            .map(|(i, _)| i + 1),
+    );
+    starts
 }
 
 impl<'t> LineIndex<'t> {
     pub fn new(text: &'t str) -> LineIndex<'t> {
-        let mut starts = vec![0];
-        starts.extend(
-            text.bytes()
-                .enumerate()
-                .filter(|(_, b)| *b == b'\n')
-                .map(|(i, _)| i + 1),
-        );
-        LineIndex { text, starts }
+        LineIndex {
+            text,
+            starts: std::borrow::Cow::Owned(line_starts(text)),
+        }
+    }
+
+    /// An index over line starts computed before (by [`line_starts`]).
+    pub fn with_starts(text: &'t str, starts: &'t [usize]) -> LineIndex<'t> {
+        LineIndex {
+            text,
+            starts: std::borrow::Cow::Borrowed(starts),
+        }
     }
 
     /// The LSP position of a byte offset (clamped to the text, and moved
