@@ -973,3 +973,27 @@ fn a_file_changed_on_disk_rechecks_the_open_files_that_import_it() {
     let text = format!("{}", p["diagnostics"]);
     assert!(text.contains("title"), "{text}");
 }
+
+#[test]
+fn changes_wait_for_the_quiet_period_unless_a_request_needs_the_analysis() {
+    let (_d, root) = workspace(&[("lib.rbk", LIB), ("main.rbk", MAIN)]);
+    let mut c = Client::start_with(&root, json!({ "debounceMs": 1500 }));
+    let u = c.open(&root.join("main.rbk"), MAIN);
+    assert!(c.diagnostics(&u, 1).is_empty());
+    // A change alone: published after the quiet period.
+    let at = pos_of(MAIN, "get(", 0, 0);
+    let started = std::time::Instant::now();
+    c.edit(&u, 2, at, (at.0, at.1 + 3), "gte");
+    assert_eq!(c.diagnostics(&u, 2).len(), 1);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(1500));
+    // A change then a request: the request's analysis is published at once.
+    let started = std::time::Instant::now();
+    c.edit(&u, 3, at, (at.0, at.1 + 3), "get");
+    let _ = c.request("textDocument/hover", tdp(&u, at));
+    assert!(c.diagnostics(&u, 3).is_empty());
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+}

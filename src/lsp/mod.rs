@@ -366,6 +366,11 @@ impl Server {
         if clean {
             doc.good = Some(a.clone());
         }
+        // A request made the analysis before the quiet period ended: its
+        // diagnostics are ready, so they go out now rather than later.
+        if doc.due.take().is_some() {
+            self.send_diagnostics(key, &a);
+        }
         Some(a)
     }
 
@@ -403,13 +408,16 @@ impl Server {
     }
 
     fn publish(&mut self, key: &Path) {
-        let Some(a) = self.analysis(key) else {
-            return;
-        };
+        if let Some(a) = self.analysis(key) {
+            self.send_diagnostics(key, &a);
+        }
+    }
+
+    fn send_diagnostics(&self, key: &Path, a: &Analysis) {
         let Some(doc) = self.docs.get(key) else {
             return;
         };
-        let diagnostics = features::diagnostics(&a, &doc.text);
+        let diagnostics = features::diagnostics(a, &doc.text);
         self.notify::<lsp_types::notification::PublishDiagnostics>(PublishDiagnosticsParams {
             uri: doc.uri.clone(),
             diagnostics,
