@@ -384,6 +384,19 @@ fn rename_locals_params_and_runbooks() {
     );
     let rb = rename(&mut c, pos_of(MAIN, "close_ticket", 0, 0), "close");
     assert_eq!(rb, MAIN.replace("close_ticket", "close"));
+    // A name already taken in the same scope is refused.
+    let p = pos_of(MAIN, "ticket =", 0, 0);
+    let taken = c.request_raw(
+        "textDocument/rename",
+        json!({ "textDocument": { "uri": u }, "position": { "line": p.0, "character": p.1 }, "newName": "note" }),
+    );
+    assert!(
+        taken["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("already defined"),
+        "{taken}"
+    );
     // A name that is not one is refused with a message.
     let bad = c.request_raw(
         "textDocument/rename",

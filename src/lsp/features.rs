@@ -528,6 +528,33 @@ fn is_identifier(name: &str) -> bool {
         && !RESERVED.contains(&name)
 }
 
+/// Why renaming `sym` to `new` would make two things of one name.
+fn clash(a: &Analysis, sym: &Sym, new: &str) -> Option<String> {
+    let program = &a.checked.program;
+    let taken = match sym {
+        Sym::Integration(_) => program.integrations.contains_key(new),
+        Sym::Instance(_) => program.all_instances().any(|i| i.name.name == new),
+        Sym::Method(i, _) => program.method(i, new).is_some(),
+        Sym::Runbook(_) => program.runbooks.contains_key(new),
+        Sym::Output(i, m, _) => program
+            .method(i, m)
+            .is_some_and(|m| outputs(m).any(|f| f.name.name == new)),
+        Sym::Param(Owner::Method(i, m), _) => program
+            .method(i, m)
+            .is_some_and(|m| m.params.iter().any(|p| p.name.name == new)),
+        Sym::Param(Owner::Runbook(rb), _) | Sym::Local(rb, _) => {
+            let param = Sym::Param(Owner::Runbook(rb.clone()), new.to_string());
+            let local = Sym::Local(rb.clone(), new.to_string());
+            a.index
+                .occs
+                .iter()
+                .any(|o| o.def && (o.sym == param || o.sym == local))
+        }
+        Sym::Builtin(_) => false,
+    };
+    taken.then(|| format!("`{new}` is already defined there; pick another name"))
+}
+
 // `WorkspaceEdit::changes` is keyed by `Uri`, whose parsed form clippy
 // takes for interior mutability; the key is never changed once inserted.
 #[allow(clippy::mutable_key_type)]
@@ -543,6 +570,11 @@ pub(super) fn rename(s: &mut Server, p: RenameParams) -> Result<Option<Workspace
     };
     if matches!(sym, Sym::Builtin(_)) {
         return Err("built-in functions cannot be renamed".to_string());
+    }
+    if let Some(v) = s.view(&p.text_document_position.text_document.uri)
+        && let Some(clash) = clash(&v.analysis, &sym, &p.new_name)
+    {
+        return Err(clash);
     }
     let mut changes: HashMap<Uri, Vec<TextEdit>> = HashMap::new();
     for l in locs {
