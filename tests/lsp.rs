@@ -842,6 +842,10 @@ fn mutated_programs_never_crash_the_server() {
                 json!({ "textDocument": { "uri": u } }),
             ),
             (
+                "textDocument/semanticTokens/range",
+                json!({ "textDocument": { "uri": u }, "range": range((p.0, 0), (p.0 + 3, 0)) }),
+            ),
+            (
                 "textDocument/formatting",
                 json!({ "textDocument": { "uri": u }, "options": { "tabSize": 2, "insertSpaces": true } }),
             ),
@@ -1009,4 +1013,48 @@ fn changes_wait_for_the_quiet_period_unless_a_request_needs_the_analysis() {
         "{:?}",
         started.elapsed()
     );
+}
+
+/// Decodes LSP semantic tokens into (line, column, length, type, modifiers).
+fn decode_tokens(result: &Value) -> Vec<(u64, u64, u64, u64, u64)> {
+    let data: Vec<u64> = result["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter_map(Value::as_u64)
+        .collect();
+    assert_eq!(data.len() % 5, 0);
+    let mut out = Vec::new();
+    let (mut line, mut col) = (0, 0);
+    for t in data.chunks(5) {
+        if t[0] > 0 {
+            line += t[0];
+            col = t[1];
+        } else {
+            col += t[1];
+        }
+        out.push((line, col, t[2], t[3], t[4]));
+    }
+    out
+}
+
+#[test]
+fn semantic_tokens_of_a_range_are_those_of_its_lines() {
+    let (_d, root) = workspace(&[("lib.rbk", LIB), ("main.rbk", MAIN)]);
+    let mut c = Client::start(&root);
+    let u = c.open(&root.join("main.rbk"), MAIN);
+    let full = decode_tokens(&c.request(
+        "textDocument/semanticTokens/full",
+        json!({ "textDocument": { "uri": u } }),
+    ));
+    let part = decode_tokens(&c.request(
+        "textDocument/semanticTokens/range",
+        json!({ "textDocument": { "uri": u }, "range": range((4, 3), (6, 0)) }),
+    ));
+    let want: Vec<_> = full
+        .into_iter()
+        .filter(|t| (4..=6).contains(&t.0))
+        .collect();
+    assert!(!want.is_empty());
+    assert_eq!(part, want);
 }

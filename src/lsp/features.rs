@@ -1308,6 +1308,32 @@ pub(super) fn semantic_tokens(
     p: SemanticTokensParams,
 ) -> Option<SemanticTokensResult> {
     let v = s.view(&p.text_document.uri)?;
+    let data = tokens(&v, 0, v.text.len());
+    Some(SemanticTokensResult::Tokens(SemanticTokens {
+        result_id: None,
+        data,
+    }))
+}
+
+/// The tokens of the lines a range touches (what an editor shows first).
+/// A `"""` string that opens above the range is not seen as one there.
+pub(super) fn semantic_tokens_range(
+    s: &mut Server,
+    p: SemanticTokensRangeParams,
+) -> Option<SemanticTokensRangeResult> {
+    let v = s.view(&p.text_document.uri)?;
+    let index = v.line_index();
+    let start = index.offset(Position::new(p.range.start.line, 0));
+    let end = index.offset(Position::new(p.range.end.line + 1, 0));
+    let data = tokens(&v, start, end.max(start));
+    Some(SemanticTokensRangeResult::Tokens(SemanticTokens {
+        result_id: None,
+        data,
+    }))
+}
+
+/// Semantic tokens of `v.text[from..to]` (`from` at a line start).
+fn tokens(v: &super::View, from: usize, to: usize) -> Vec<SemanticToken> {
     let a = &v.analysis;
     let root = a.root();
     // What the index knows refines plain names.
@@ -1321,8 +1347,8 @@ pub(super) fn semantic_tokens(
     let index = v.line_index();
     let mut data = Vec::new();
     let (mut last_line, mut last_col) = (0u32, 0u32);
-    let mut offset = 0usize;
-    for (class, piece) in classify(&v.text) {
+    let mut offset = from;
+    for (class, piece) in classify(v.text.get(from..to).unwrap_or("")) {
         let start = offset;
         offset += piece.len();
         let (ty, mut mods) = match class {
@@ -1380,10 +1406,7 @@ pub(super) fn semantic_tokens(
             last_col = pos.character;
         }
     }
-    Some(SemanticTokensResult::Tokens(SemanticTokens {
-        result_id: None,
-        data,
-    }))
+    data
 }
 
 #[cfg(test)]

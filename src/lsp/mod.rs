@@ -90,7 +90,7 @@ fn capabilities() -> ServerCapabilities {
             SemanticTokensOptions {
                 legend: features::legend(),
                 full: Some(SemanticTokensFullOptions::Bool(true)),
-                range: None,
+                range: Some(true),
                 work_done_progress_options: Default::default(),
             },
         )),
@@ -540,6 +540,9 @@ impl Server {
             CodeActionRequest::METHOD => handle!(CodeActionRequest, features::code_actions),
             SemanticTokensFullRequest::METHOD => {
                 handle!(SemanticTokensFullRequest, features::semantic_tokens)
+            }
+            SemanticTokensRangeRequest::METHOD => {
+                handle!(SemanticTokensRangeRequest, features::semantic_tokens_range)
             }
             _ => Response::new_err(
                 id,
