@@ -1058,3 +1058,32 @@ fn semantic_tokens_of_a_range_are_those_of_its_lines() {
     assert!(!want.is_empty());
     assert_eq!(part, want);
 }
+
+#[test]
+fn document_highlights_mark_the_definition_and_the_reads() {
+    let (_d, root) = workspace(&[("lib.rbk", LIB), ("main.rbk", MAIN)]);
+    let mut c = Client::start(&root);
+    let u = c.open(&root.join("main.rbk"), MAIN);
+    let h = c.request(
+        "textDocument/documentHighlight",
+        tdp(&u, pos_of(MAIN, "ticket.title}", 0, 0)),
+    );
+    let got: Vec<(Value, u64)> = h
+        .as_array()
+        .expect("highlights")
+        .iter()
+        .map(|h| (h["range"]["start"].clone(), h["kind"].as_u64().unwrap_or(0)))
+        .collect();
+    let at = |n: &str, i: usize| {
+        let p = pos_of(MAIN, n, i, 0);
+        json!({ "line": p.0, "character": p.1 })
+    };
+    assert_eq!(
+        got,
+        [
+            (at("ticket =", 0), 3),
+            (at("ticket.title", 0), 2),
+            (at("ticket.title", 1), 2)
+        ]
+    );
+}

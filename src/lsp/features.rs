@@ -470,6 +470,32 @@ pub(super) fn references(s: &mut Server, p: ReferenceParams) -> Option<Vec<Locat
     )
 }
 
+/// The other places in this file that name what is under the cursor.
+pub(super) fn highlights(
+    s: &mut Server,
+    p: DocumentHighlightParams,
+) -> Option<Vec<DocumentHighlight>> {
+    let pos = p.text_document_position_params;
+    let v = s.view(&pos.text_document.uri)?;
+    let offset = v.offset(pos.position);
+    let a = &v.analysis;
+    let sym = &a.index.at(a.root(), offset)?.sym;
+    Some(
+        a.index
+            .references(sym)
+            .filter(|o| o.span.file == a.root())
+            .map(|o| DocumentHighlight {
+                range: range_in(a, o.span),
+                kind: Some(if o.def {
+                    DocumentHighlightKind::WRITE
+                } else {
+                    DocumentHighlightKind::READ
+                }),
+            })
+            .collect(),
+    )
+}
+
 pub(super) fn prepare_rename(
     s: &mut Server,
     p: TextDocumentPositionParams,

@@ -67,6 +67,7 @@ fn capabilities() -> ServerCapabilities {
         hover_provider: Some(HoverProviderCapability::Simple(true)),
         definition_provider: Some(OneOf::Left(true)),
         references_provider: Some(OneOf::Left(true)),
+        document_highlight_provider: Some(OneOf::Left(true)),
         rename_provider: Some(OneOf::Right(RenameOptions {
             prepare_provider: Some(true),
             work_done_progress_options: Default::default(),
@@ -523,6 +524,9 @@ impl Server {
             HoverRequest::METHOD => handle!(HoverRequest, features::hover),
             GotoDefinition::METHOD => handle!(GotoDefinition, features::definition),
             References::METHOD => handle!(References, features::references),
+            DocumentHighlightRequest::METHOD => {
+                handle!(DocumentHighlightRequest, features::highlights)
+            }
             PrepareRenameRequest::METHOD => handle!(PrepareRenameRequest, features::prepare_rename),
             Rename::METHOD => match req.extract::<RenameParams>(Rename::METHOD) {
                 Ok((id, params)) => match features::rename(self, params) {
