@@ -824,6 +824,7 @@ fn mutated_programs_never_crash_the_server() {
                 "textDocument/completion",
                 "textDocument/signatureHelp",
                 "textDocument/prepareRename",
+                "textDocument/documentHighlight",
             ] {
                 let r = c.request_raw(method, tdp(&u, *p));
                 assert!(
