@@ -155,7 +155,11 @@ fn serve(connection: &Connection, files: &FileRootOptions) -> Result<(), String>
             },
         };
         match msg {
-            None => server.publish_due(),
+            None => {
+                // A bug in checking must not end the session.
+                let _ =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| server.publish_due()));
+            }
             Some(Message::Request(req)) => {
                 if connection
                     .handle_shutdown(&req)
