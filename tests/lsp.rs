@@ -248,7 +248,10 @@ fn hover_shows_signatures_types_and_doc_comments() {
     );
     // After an emoji (two UTF-16 units) and an é on the same line.
     let s = hover_text(&mut c, &u, pos_of(MAIN, "ticket.title}", 0, 2));
-    assert!(s.contains("step ticket: result of tickets.get"), "{s}");
+    assert!(
+        s.contains("step ticket: result of tickets.get { title: string, state: string, ok, status"),
+        "{s}"
+    );
     let o = hover_text(&mut c, &u, pos_of(MAIN, "title}", 0, 1));
     assert!(
         o.contains("title: string") && o.contains("The ticket's title"),

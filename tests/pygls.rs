@@ -58,7 +58,7 @@ fn pygls_client_gets_well_formed_answers() {
         "server rbk",
         "encoding utf-16",
         "diagnostic 5 8 rbk::unknown_name `numbr` is not defined here",
-        "hover step ticket: result of tickets.get { title, ok, status, headers, body, error, elapsed }",
+        "hover step ticket: result of tickets.get { title: string, ok, status, headers, body, error, elapsed }",
         "hover-range 4 13 19",
         "definition lib.rbk 6 15",
         "references 2",

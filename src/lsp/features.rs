@@ -189,13 +189,18 @@ fn param_text(a: &Analysis, p: &ast::Param) -> String {
     }
 }
 
-fn method_sig(a: &Analysis, m: &ast::Method) -> String {
-    let outs: Vec<String> = outputs(m)
+/// A method's outputs as `name: type` (the name alone when untyped).
+fn output_list(m: &ast::Method) -> Vec<String> {
+    outputs(m)
         .map(|f| match &f.ty {
             Some(t) => format!("{}: {t}", f.name.name),
             None => f.name.name.clone(),
         })
-        .collect();
+        .collect()
+}
+
+fn method_sig(a: &Analysis, m: &ast::Method) -> String {
+    let outs = output_list(m);
     let mut s = format!(
         "method {}.{}({})",
         m.integration.name,
@@ -328,9 +333,7 @@ fn local_info(a: &Analysis, rb: &str, name: &str, occ: &Occ) -> (&'static str, S
                                 .checked
                                 .program
                                 .method(&integration.name, &method.name)
-                                .map(|m| {
-                                    outputs(m).map(|f| f.name.name.clone()).collect::<Vec<_>>()
-                                })
+                                .map(output_list)
                                 .unwrap_or_default();
                             format!(
                                 "result of {}.{} {{ {} }}",
