@@ -295,6 +295,13 @@ fn definition_goes_across_imports() {
     assert_eq!(d["uri"], uri(&root.join("lib.rbk")));
     let at = pos_of(LIB, "get(", 0, 0);
     assert_eq!(d["range"], range(at, (at.0, at.1 + 3)));
+    // The path of an import goes to the file.
+    let d = c.request(
+        "textDocument/definition",
+        tdp(&u, pos_of(MAIN, "lib.rbk", 0, 2)),
+    );
+    assert_eq!(d["uri"], uri(&root.join("lib.rbk")));
+    assert_eq!(d["range"], range((0, 0), (0, 0)));
     // A named argument goes to the parameter.
     let d = c.request(
         "textDocument/definition",

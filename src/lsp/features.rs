@@ -401,9 +401,31 @@ pub(super) fn definition(
     let v = s.view(&pos.text_document.uri)?;
     let offset = v.offset(pos.position);
     let a = &v.analysis;
+    if let Some(file) = imported_at(a, offset) {
+        let uri = path_to_uri(&file)?;
+        return Some(GotoDefinitionResponse::Scalar(Location::new(
+            uri,
+            Range::default(),
+        )));
+    }
     let occ = a.index.at(a.root(), offset)?;
     let def = a.index.definition(&occ.sym)?;
     Some(GotoDefinitionResponse::Scalar(location(a, def.span)?))
+}
+
+/// The file an `import` names, when `offset` is on its path.
+fn imported_at(a: &Analysis, offset: usize) -> Option<PathBuf> {
+    let program = &a.checked.program;
+    let root = program.modules.iter().find(|m| m.file == program.root)?;
+    let offset = offset as u32;
+    root.items.iter().find_map(|item| match item {
+        Item::Import(imp) if imp.path.span.start <= offset && offset <= imp.path.span.end => {
+            let base = program.sources.get(program.root).path.parent()?;
+            let path = base.join(imp.path.as_plain()?);
+            path.is_file().then_some(path)
+        }
+        _ => None,
+    })
 }
 
 /// Where a symbol is defined: canonical path and byte offset.
