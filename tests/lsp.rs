@@ -906,6 +906,7 @@ fn latency_from_change_to_diagnostics() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20);
+    let broken = std::env::var_os("RBK_LSP_BENCH_BROKEN").is_some();
     let debounce: u64 = std::env::var("RBK_LSP_DEBOUNCE")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -923,19 +924,28 @@ fn latency_from_change_to_diagnostics() {
     for run in 0..runs {
         let version = run as i64 + 2;
         let started = std::time::Instant::now();
+        // With RBK_LSP_BENCH_BROKEN set, every other version has a syntax
+        // error (a half-typed `let`), as while typing.
+        let typed = if broken { "let = " } else { " " };
         if run % 2 == 0 {
-            c.edit(&u, version, (line, 0), (line, 0), " ");
+            c.edit(&u, version, (line, 0), (line, 0), typed);
         } else {
-            c.edit(&u, version, (line, 0), (line, 1), "");
+            c.edit(&u, version, (line, 0), (line, typed.len() as u32), "");
         }
         let d = c.diagnostics(&u, version);
         times.push(started.elapsed());
-        assert_eq!(d.iter().filter(|d| d["severity"] == 1).count(), 0);
+        let errors = d.iter().filter(|d| d["severity"] == 1).count();
+        assert_eq!(errors > 0, broken && run % 2 == 0, "{:#?}", messages(&d));
     }
     times.sort();
     println!(
-        "{} lines, debounce {debounce} ms, {runs} edits: min {:.1} ms, median {:.1} ms, max {:.1} ms",
+        "{} lines, debounce {debounce} ms, {runs} edits{}: min {:.1} ms, median {:.1} ms, max {:.1} ms",
         lines,
+        if broken {
+            " (every other one a syntax error)"
+        } else {
+            ""
+        },
         times[0].as_secs_f64() * 1000.0,
         times[times.len() / 2].as_secs_f64() * 1000.0,
         times[times.len() - 1].as_secs_f64() * 1000.0,
