@@ -1108,3 +1108,19 @@ fn document_highlights_mark_the_definition_and_the_reads() {
         ]
     );
 }
+
+#[test]
+fn completion_after_instance_offers_the_instance_fields() {
+    let lib =
+        format!("instance prod {{\n  url = \"https://x.example\"\n  region = \"eu\"\n}}\n\n{LIB}");
+    let (_d, root) = workspace(&[("lib.rbk", &lib), ("main.rbk", MAIN)]);
+    let mut c = Client::start(&root);
+    let u = c.open(&root.join("main.rbk"), MAIN);
+    assert!(c.diagnostics(&u, 1).is_empty());
+    let text = MAIN.replace("  return {", "  log instance.|\n  return {");
+    let l = complete_at(&mut c, &root, "main.rbk", 2, &text);
+    assert!(
+        l.contains(&"region".to_string()) && l.contains(&"name".to_string()),
+        "{l:?}"
+    );
+}
