@@ -1124,3 +1124,33 @@ fn completion_after_instance_offers_the_instance_fields() {
         "{l:?}"
     );
 }
+
+#[test]
+fn workspace_symbols_find_definitions_in_unopened_files() {
+    let (_d, root) = workspace(&[("lib.rbk", LIB), ("main.rbk", MAIN)]);
+    let mut c = Client::start(&root);
+    let r = c.request("workspace/symbol", json!({ "query": "tkget" }));
+    let got: Vec<(String, String)> = r
+        .as_array()
+        .expect("symbols")
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap_or("").to_string(),
+                s["location"]["uri"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [("tickets.get".to_string(), uri(&root.join("lib.rbk")))]
+    );
+    let all = c.request("workspace/symbol", json!({ "query": "" }));
+    let names: Vec<&str> = all
+        .as_array()
+        .expect("symbols")
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert_eq!(names, ["close_ticket", "tickets", "tickets.get"]);
+}

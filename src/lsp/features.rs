@@ -1243,6 +1243,57 @@ pub(super) fn symbols(s: &mut Server, p: DocumentSymbolParams) -> Option<Documen
     Some(DocumentSymbolResponse::Nested(out))
 }
 
+/// Top-level definitions of every program in the workspace whose name holds
+/// the query's characters in order (case ignored).
+pub(super) fn workspace_symbols(
+    s: &mut Server,
+    p: WorkspaceSymbolParams,
+) -> Option<WorkspaceSymbolResponse> {
+    let query: Vec<char> = p.query.to_lowercase().chars().collect();
+    let matches = |name: &str| {
+        let mut q = query.iter().peekable();
+        for c in name.to_lowercase().chars() {
+            if q.peek() == Some(&&c) {
+                q.next();
+            }
+        }
+        q.peek().is_none()
+    };
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for a in s.all_programs() {
+        for o in a.index.occs.iter().filter(|o| o.def) {
+            let (name, kind, container) = match &o.sym {
+                Sym::Integration(n) => (n.clone(), SymbolKind::MODULE, None),
+                Sym::Instance(n) => (n.clone(), SymbolKind::OBJECT, None),
+                Sym::Method(i, m) => (format!("{i}.{m}"), SymbolKind::METHOD, Some(i.clone())),
+                Sym::Runbook(n) => (n.clone(), SymbolKind::FUNCTION, None),
+                _ => continue,
+            };
+            if !matches(&name) {
+                continue;
+            }
+            let Some(location) = location(&a, o.span) else {
+                continue;
+            };
+            if !seen.insert((location.uri.as_str().to_string(), location.range.start)) {
+                continue;
+            }
+            #[allow(deprecated)]
+            out.push(SymbolInformation {
+                name,
+                kind,
+                tags: None,
+                deprecated: None,
+                location,
+                container_name: container,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Some(WorkspaceSymbolResponse::Flat(out))
+}
+
 // ---------------------------------------------------------------- formatting
 
 pub(super) fn formatting(s: &mut Server, p: DocumentFormattingParams) -> Option<Vec<TextEdit>> {

@@ -82,6 +82,7 @@ fn capabilities() -> ServerCapabilities {
             work_done_progress_options: Default::default(),
         }),
         document_symbol_provider: Some(OneOf::Left(true)),
+        workspace_symbol_provider: Some(OneOf::Left(true)),
         document_formatting_provider: Some(OneOf::Left(true)),
         code_action_provider: Some(CodeActionProviderCapability::Options(CodeActionOptions {
             code_action_kinds: Some(vec![CodeActionKind::QUICKFIX]),
@@ -544,6 +545,9 @@ impl Server {
             Completion::METHOD => handle!(Completion, features::completion),
             SignatureHelpRequest::METHOD => handle!(SignatureHelpRequest, features::signature_help),
             DocumentSymbolRequest::METHOD => handle!(DocumentSymbolRequest, features::symbols),
+            WorkspaceSymbolRequest::METHOD => {
+                handle!(WorkspaceSymbolRequest, features::workspace_symbols)
+            }
             Formatting::METHOD => handle!(Formatting, features::formatting),
             CodeActionRequest::METHOD => handle!(CodeActionRequest, features::code_actions),
             SemanticTokensFullRequest::METHOD => {
