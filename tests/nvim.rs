@@ -87,5 +87,9 @@ fn neovim_gets_diagnostics_hover_and_definition() {
     // Neovim converted the cursor's byte column to UTF-16 (😀 is 2 units, é 1).
     assert!(lines.contains(&"hover-range 4:13 4:19"), "{got}");
     assert!(lines.contains(&"definition lib.rbk 7:16"), "{got}");
+    // After Neovim's own edits: the fix clears the error, and positions
+    // moved down one line.
+    assert!(lines.contains(&"diagnostics-after-edit true 0"), "{got}");
+    assert!(lines.contains(&"hover-range-after-edit 5:13 5:19"), "{got}");
     assert!(lines.contains(&"done"), "{got}");
 }

@@ -86,6 +86,23 @@ local ok, err = pcall(function()
     say('definition', 'none')
   end
 
+  -- Edits through Neovim's own change tracking (incremental didChange):
+  -- a line with non-ASCII text above, then the misspelt name fixed.
+  vim.api.nvim_buf_set_lines(buf, 0, 0, false, { '# ünïcödé 😀 first' })
+  cursor_on('numbr', 0)
+  local row, col = unpack(vim.api.nvim_win_get_cursor(0))
+  vim.api.nvim_buf_set_text(buf, row - 1, col, row - 1, col + 5, { 'number' })
+  local cleared = vim.wait(20000, function()
+    return #vim.diagnostic.get(buf) == 0
+  end, 50)
+  say('diagnostics-after-edit', tostring(cleared), tostring(#vim.diagnostic.get(buf)))
+  cursor_on('ticket.title', 1)
+  local again = request('textDocument/hover')
+  if again and again.range then
+    say('hover-range-after-edit', again.range.start.line .. ':' .. again.range.start.character,
+      again.range['end'].line .. ':' .. again.range['end'].character)
+  end
+
   vim.lsp.stop_client(client_id)
   vim.wait(2000, function()
     return vim.lsp.get_client_by_id(client_id) == nil
