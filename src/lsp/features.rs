@@ -901,8 +901,8 @@ pub(super) fn completion(s: &mut Server, p: CompletionParams) -> Option<Completi
     }
     // Keywords where a statement or an item starts.
     if head.is_empty() || head.ends_with('{') || head.ends_with('}') {
-        let top = open_bracket(before, '{', '}').is_none() && !before.contains('{')
-            || brace_depth(before) == 0;
+        // Outside every brace: where items start.
+        let top = brace_depth(before) <= 0;
         let kws = if top { TOP_KEYWORDS } else { STMT_KEYWORDS };
         for k in kws {
             items.push(item(k, CompletionItemKind::KEYWORD, None));
