@@ -525,6 +525,20 @@ fn completion_offers_what_fits_the_place() {
         l.contains(&"token".into()) && l.contains(&"prefix".into()),
         "{l:?}"
     );
+    // Inside a method: request lines and method blocks.
+    let l = complete_at(
+        &mut c,
+        &root,
+        "lib.rbk",
+        3,
+        &LIB.replace("  GET \"/tickets/{id}\"", "  GET \"/tickets/{id}\"\n  |"),
+    );
+    assert!(
+        l.contains(&"output".to_string())
+            && l.contains(&"POST".to_string())
+            && !l.contains(&"step".to_string()),
+        "{l:?}"
+    );
 }
 
 #[test]

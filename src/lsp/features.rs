@@ -646,6 +646,26 @@ const TOP_KEYWORDS: &[&str] = &["import", "instance", "integration", "method", "
 const STMT_KEYWORDS: &[&str] = &[
     "let", "var", "step", "if", "for", "parallel", "wait", "log", "fail", "return", "trigger",
 ];
+/// What may start a line directly inside a method's braces.
+const METHOD_KEYWORDS: &[&str] = &[
+    "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "headers", "query", "body",
+    "expect", "output", "paginate", "auth", "timeout", "retry",
+];
+
+/// The keyword of the top-level item the text ends in (`runbook`,
+/// `method`, `integration`, `instance`), read from the last line that
+/// starts with one.
+fn enclosing_item(text: &str) -> Option<&'static str> {
+    let mut found = None;
+    for line in text.split('\n') {
+        for kw in ["runbook", "method", "integration", "instance"] {
+            if line.starts_with(kw) && line[kw.len()..].starts_with([' ', '\t']) {
+                found = Some(kw);
+            }
+        }
+    }
+    found
+}
 
 /// The identifier that ends at the end of `s`, and where it starts.
 fn word_before(s: &str) -> (&str, usize) {
@@ -903,7 +923,14 @@ pub(super) fn completion(s: &mut Server, p: CompletionParams) -> Option<Completi
     if head.is_empty() || head.ends_with('{') || head.ends_with('}') {
         // Outside every brace: where items start.
         let top = brace_depth(before) <= 0;
-        let kws = if top { TOP_KEYWORDS } else { STMT_KEYWORDS };
+        let in_method = enclosing_item(before) == Some("method") && brace_depth(before) == 1;
+        let kws = if top {
+            TOP_KEYWORDS
+        } else if in_method {
+            METHOD_KEYWORDS
+        } else {
+            STMT_KEYWORDS
+        };
         for k in kws {
             items.push(item(k, CompletionItemKind::KEYWORD, None));
         }
