@@ -1168,3 +1168,30 @@ fn workspace_symbols_find_definitions_in_unopened_files() {
         .collect();
     assert_eq!(names, ["close_ticket", "tickets", "tickets.get"]);
 }
+
+#[test]
+fn an_untitled_buffer_is_checked_and_answers_with_its_own_uri() {
+    let (_d, root) = workspace(&[]);
+    let mut c = Client::start(&root);
+    let u = "untitled:Untitled-1";
+    let text = "runbook r(x: int) {\n  let y = x\n  log y\n  log nope\n}\n";
+    c.notify(
+        "textDocument/didOpen",
+        json!({ "textDocument": { "uri": u, "languageId": "rbk", "version": 1, "text": text } }),
+    );
+    let d = c.diagnostics(u, 1);
+    assert_eq!(d.len(), 1, "{d:#?}");
+    assert_eq!(d[0]["code"], "rbk::unknown_name");
+    let def = c.request(
+        "textDocument/definition",
+        tdp(u, pos_of(text, "y\n  log nope", 0, 0)),
+    );
+    assert_eq!(def["uri"], u);
+    assert_eq!(def["range"], range((1, 6), (1, 7)));
+    let edit = c.request(
+        "textDocument/rename",
+        json!({ "textDocument": { "uri": u }, "position": { "line": 1, "character": 6 }, "newName": "z" }),
+    );
+    let edits = edit["changes"][u].as_array().expect("edits");
+    assert_eq!(apply_edits(text, edits), text.replace("y", "z"));
+}

@@ -17,8 +17,10 @@ use crate::syntax::visit::{Visitor, walk_stmt, walk_stmts};
 
 /// The LSP location of a span of the analysed program.
 fn location(a: &Analysis, span: Span) -> Option<Location> {
-    let file = a.sources().get(span.file);
-    let uri = path_to_uri(&file.path)?;
+    let uri = match &a.root_uri {
+        Some(uri) if span.file == a.root() => uri.clone(),
+        _ => path_to_uri(&a.sources().get(span.file).path)?,
+    };
     Some(Location::new(uri, range_in(a, span)))
 }
 

@@ -200,6 +200,9 @@ pub(crate) struct Analysis {
     pub deps: Vec<PathBuf>,
     /// Where each line starts, per file (indexed like the source map).
     lines: Vec<Vec<usize>>,
+    /// The URI the editor knows the root file by (an `untitled:` buffer
+    /// has no file path to make one from).
+    pub root_uri: Option<Uri>,
 }
 
 impl Analysis {
@@ -317,7 +320,7 @@ impl Server {
     }
 
     /// Loads and checks the program rooted at `path` with `text`.
-    fn analyze_text(&self, path: &Path, text: String) -> Analysis {
+    fn analyze_text(&self, path: &Path, text: String, uri: Option<&Uri>) -> Analysis {
         let started = Instant::now();
         let root = self.files.root_for(path);
         let loaded = crate::load::load_source_overlay(path, text, &root, &self.overlay());
@@ -352,6 +355,7 @@ impl Server {
             index,
             deps,
             lines,
+            root_uri: uri.cloned(),
         }
     }
 
@@ -361,7 +365,7 @@ impl Server {
         if let Some(a) = &doc.analysis {
             return Some(a.clone());
         }
-        let a = Rc::new(self.analyze_text(key, doc.text.clone()));
+        let a = Rc::new(self.analyze_text(key, doc.text.clone(), Some(&doc.uri)));
         let clean = !a
             .checked
             .diagnostics
@@ -604,7 +608,7 @@ impl Server {
         let key = self.key(uri);
         if !self.docs.contains_key(&key) {
             let text = std::fs::read_to_string(&key).ok()?;
-            let analysis = Rc::new(self.analyze_text(&key, text.clone()));
+            let analysis = Rc::new(self.analyze_text(&key, text.clone(), Some(uri)));
             return Some(View {
                 uri: uri.clone(),
                 text,
@@ -644,7 +648,7 @@ impl Server {
                 continue;
             }
             if let Ok(text) = std::fs::read_to_string(&key) {
-                out.push(Rc::new(self.analyze_text(&key, text)));
+                out.push(Rc::new(self.analyze_text(&key, text, None)));
             }
         }
         out
