@@ -1195,3 +1195,30 @@ fn an_untitled_buffer_is_checked_and_answers_with_its_own_uri() {
     let edits = edit["changes"][u].as_array().expect("edits");
     assert_eq!(apply_edits(text, edits), text.replace("y", "z"));
 }
+
+#[test]
+fn a_stream_that_is_not_lsp_is_a_clear_input_error() {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rbk"))
+        .arg("lsp")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start");
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(b"{\"jsonrpc\": \"2.0\"}\n").expect("write");
+    }
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("rbk::io") && err.contains("malformed header"),
+        "{err}"
+    );
+    assert!(
+        err.contains("help:") && err.contains("Content-Length"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+}

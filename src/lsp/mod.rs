@@ -37,19 +37,33 @@ const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(10);
 /// process exit code.
 pub fn run(files: &FileRootOptions) -> u8 {
     let (connection, io_threads) = Connection::stdio();
-    let code = match serve(&connection, files) {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("rbk lsp: {e}");
-            1
-        }
-    };
+    let served = serve(&connection, files);
     drop(connection);
-    if let Err(e) = io_threads.join() {
-        eprintln!("rbk lsp: {e}");
-        return 1;
+    let joined = io_threads.join().map_err(|e| e.to_string());
+    // The reader's own error (a malformed header) says more than the
+    // loop's "disconnected".
+    match joined.and(served) {
+        Ok(()) => crate::cli::EXIT_OK,
+        Err(e) => {
+            let d = crate::diagnostic::Diagnostic::error(
+                crate::diagnostic::codes::IO,
+                format!("rbk lsp could not read the editor's messages: {e}"),
+            )
+            .help(
+                "rbk lsp is started by an editor and speaks the Language Server Protocol \
+                 (JSON-RPC with Content-Length headers) on stdin and stdout; see docs/editors.md",
+            );
+            eprint!(
+                "{}",
+                crate::diagnostic::render_human(
+                    &[d],
+                    &crate::syntax::span::SourceMap::new(),
+                    crate::cli::color_stderr()
+                )
+            );
+            crate::cli::EXIT_USAGE
+        }
     }
-    code
 }
 
 /// What the server offers.
