@@ -66,6 +66,8 @@ fn pygls_client_gets_well_formed_answers() {
         "signature method tickets.get(id: int) -> { title: string }",
         "symbols lib.rbk close",
         "formatting-edits 0",
+        "highlights 3 2",
+        "workspace-symbols tickets.get",
         "code-action Replace with `number`",
         "after-edit 0",
         "done",

@@ -104,6 +104,21 @@ async def main(rbk: str, root: Path) -> None:
     tokens = await client.text_document_semantic_tokens_full_async(t.SemanticTokensParams(text_document=doc))
     print("semantic-tokens", len(tokens.data) // 5)
 
+    part = await client.text_document_semantic_tokens_range_async(
+        t.SemanticTokensRangeParams(
+            text_document=doc, range=t.Range(start=t.Position(line=3, character=0), end=t.Position(line=5, character=0))
+        )
+    )
+    print("semantic-tokens-range", len(part.data) // 5)
+
+    marks = await client.text_document_document_highlight_async(
+        t.DocumentHighlightParams(text_document=doc, position=pos("ticket =", 0))
+    )
+    print("highlights", " ".join(str(h.kind.value if h.kind else 0) for h in marks))
+
+    found = await client.workspace_symbol_async(t.WorkspaceSymbolParams(query="get"))
+    print("workspace-symbols", " ".join(s.name for s in found))
+
     edits = await client.text_document_formatting_async(
         t.DocumentFormattingParams(text_document=doc, options=t.FormattingOptions(tab_size=2, insert_spaces=True))
     )
