@@ -152,6 +152,7 @@ fn serve(connection: &Connection, files: &FileRootOptions) -> Result<(), String>
         debounce,
         roots,
         timing: std::env::var_os("RBK_LSP_TIMING").is_some(),
+        disk: HashMap::new(),
     };
     loop {
         let next = server.next_deadline();
@@ -259,7 +260,13 @@ pub(crate) struct Server {
     roots: Vec<PathBuf>,
     /// `RBK_LSP_TIMING` set: how long each analysis took, on stderr.
     timing: bool,
+    /// Analyses of workspace files that are not open, with the modification
+    /// time and size they were made from; emptied by every change.
+    disk: HashMap<PathBuf, DiskStamp>,
 }
+
+/// A file's modification time and size, and its analysis.
+type DiskStamp = ((Option<std::time::SystemTime>, u64), Rc<Analysis>);
 
 /// The most `.rbk` files read from the workspace folders for references.
 const MAX_WORKSPACE_FILES: usize = 2000;
@@ -400,6 +407,8 @@ impl Server {
 
     /// Marks `key` and every open document whose program holds it as stale.
     fn changed(&mut self, key: &Path) {
+        // A workspace file's analysis may read the changed one.
+        self.disk.clear();
         let due = Instant::now() + self.debounce;
         for (k, d) in self.docs.iter_mut() {
             let holds = k == key
@@ -661,8 +670,21 @@ impl Server {
             if self.docs.contains_key(&key) {
                 continue;
             }
+            let stamp = std::fs::metadata(&key)
+                .ok()
+                .map(|m| (m.modified().ok(), m.len()));
+            if let Some((at, a)) = self.disk.get(&key)
+                && Some(at) == stamp.as_ref()
+            {
+                out.push(a.clone());
+                continue;
+            }
             if let Ok(text) = std::fs::read_to_string(&key) {
-                out.push(Rc::new(self.analyze_text(&key, text, None)));
+                let a = Rc::new(self.analyze_text(&key, text, None));
+                if let Some(stamp) = stamp {
+                    self.disk.insert(key, (stamp, a.clone()));
+                }
+                out.push(a);
             }
         }
         out
