@@ -1222,3 +1222,28 @@ fn a_stream_that_is_not_lsp_is_a_clear_input_error() {
     );
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn references_follow_unopened_files_as_they_change_on_disk() {
+    let (_d, root) = workspace(&[("lib.rbk", LIB), ("main.rbk", MAIN)]);
+    let mut c = Client::start(&root);
+    let lib = c.open(&root.join("lib.rbk"), LIB);
+    let p = pos_of(LIB, "get(", 0, 0);
+    let count = |c: &mut Client| {
+        let refs = c.request(
+            "textDocument/references",
+            json!({ "textDocument": { "uri": lib }, "position": { "line": p.0, "character": p.1 },
+                    "context": { "includeDeclaration": true } }),
+        );
+        refs.as_array().map(Vec::len).unwrap_or(0)
+    };
+    assert_eq!(count(&mut c), 2);
+    assert_eq!(count(&mut c), 2);
+    // A second call in main.rbk, written without telling the server.
+    let more = MAIN.replace(
+        "  return {",
+        "  step again = tickets.get(id: 2)\n  return {",
+    );
+    std::fs::write(root.join("main.rbk"), more).expect("write");
+    assert_eq!(count(&mut c), 3);
+}
