@@ -10,6 +10,7 @@ pub mod diagnostic;
 pub mod files;
 pub mod import;
 pub mod load;
+pub mod lsp;
 pub mod repl;
 pub mod runtime;
 pub mod syntax;

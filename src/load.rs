@@ -60,12 +60,28 @@ pub fn load_source(path: &Path, text: String) -> Loaded {
 
 /// Loads a program whose root text is given; imports are read through `files`.
 pub fn load_source_in(path: &Path, text: String, files: &FileRoot) -> Loaded {
+    load_source_overlay(path, text, files, &Overlay::new())
+}
+
+/// Texts that stand in for files on disk (an editor's unsaved buffers),
+/// keyed by canonical path (or the absolute path of a file not yet saved).
+pub type Overlay = std::collections::HashMap<PathBuf, String>;
+
+/// Like [`load_source_in`], but an import whose path is in `overlay` is
+/// read from there instead of from disk.
+pub fn load_source_overlay(
+    path: &Path,
+    text: String,
+    files: &FileRoot,
+    overlay: &Overlay,
+) -> Loaded {
     let mut loader = Loader {
         sources: SourceMap::new(),
         modules: Vec::new(),
         diagnostics: Vec::new(),
         canonical: Vec::new(),
         files: files.clone(),
+        overlay,
     };
     let root = loader.add(path.to_path_buf(), text);
     loader.follow_imports(root, &mut vec![root]);
@@ -98,7 +114,7 @@ fn root_error(path: &Path, refusal: &Refusal) -> Diagnostic {
         })
 }
 
-struct Loader {
+struct Loader<'o> {
     sources: SourceMap,
     modules: Vec<Module>,
     diagnostics: Vec<Diagnostic>,
@@ -106,9 +122,11 @@ struct Loader {
     canonical: Vec<PathBuf>,
     /// Where imports may be read from.
     files: FileRoot,
+    /// Unsaved texts that replace files on disk.
+    overlay: &'o Overlay,
 }
 
-impl Loader {
+impl Loader<'_> {
     fn add(&mut self, path: PathBuf, text: String) -> FileId {
         let canonical = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
         let id = self.sources.add(path, text);
@@ -175,7 +193,12 @@ impl Loader {
             if self.canonical.contains(&canonical) {
                 continue;
             }
-            match self.files.read_text(&path) {
+            let read = match self.overlay.get(&canonical) {
+                // Still under the file-root rules, as the file on disk would be.
+                Some(text) => self.files.resolve(&path).map(|_| text.clone()),
+                None => self.files.read_text(&path),
+            };
+            match read {
                 Ok(text) => {
                     let id = self.add(path, text);
                     stack.push(id);

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use rbk::cli;
 
@@ -93,6 +93,25 @@ enum Command {
         format: GraphFormat,
         #[command(flatten)]
         file_args: FileArgs,
+    },
+    /// Serve the Language Server Protocol on stdin/stdout, for editors.
+    Lsp {
+        /// Accepted for editors that pass it; stdio is the only transport.
+        #[arg(long)]
+        stdio: bool,
+        #[command(flatten)]
+        file_args: FileArgs,
+    },
+    /// Print a shell completion script: `source <(rbk completions bash)`.
+    Completions {
+        #[arg(value_enum)]
+        shell: cli::completions::Shell,
+    },
+    /// Print the man page, or write one per subcommand into a directory.
+    Man {
+        /// Write rbk.1 and rbk-COMMAND.1 here instead of printing rbk.1.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
 }
 
@@ -286,6 +305,12 @@ fn main() -> ExitCode {
 }
 
 fn real_main() -> ExitCode {
+    // `rbk __runbooks FILE`: the runbook names the bash completion offers
+    // after `rbk run FILE`; kept out of clap so no completion lists it.
+    let raw: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if raw.len() == 3 && raw[1] == "__runbooks" {
+        return ExitCode::from(cli::completions::runbooks(std::path::Path::new(&raw[2])));
+    }
     let args = match Args::try_parse() {
         Ok(a) => a,
         Err(e) => {
@@ -402,6 +427,9 @@ fn real_main() -> ExitCode {
             },
             &file_args.options(),
         ),
+        Command::Lsp { file_args, .. } => rbk::lsp::run(&file_args.options()),
+        Command::Completions { shell } => cli::completions::completions(Args::command(), shell),
+        Command::Man { dir } => cli::completions::man(Args::command(), dir.as_deref()),
     };
     ExitCode::from(code)
 }

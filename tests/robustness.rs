@@ -30,6 +30,9 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence};
 
 use rbk::diagnostic::{self, Diagnostic, codes};
+
+mod fuzz_gen;
+use fuzz_gen::{INSERTS, Mutation, apply, tokenise};
 use rbk::syntax::span::SourceMap;
 
 // ---------------------------------------------------------------- the property
@@ -161,162 +164,6 @@ fn collect_rbk(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Splits text into runs of whitespace, runs of identifier characters, and
-/// single other characters. Concatenating the tokens gives the text back.
-fn tokenise(text: &str) -> Vec<String> {
-    #[derive(PartialEq, Clone, Copy)]
-    enum Class {
-        Space,
-        Word,
-        Other,
-    }
-    let class = |c: char| {
-        if c.is_whitespace() {
-            Class::Space
-        } else if c.is_alphanumeric() || c == '_' {
-            Class::Word
-        } else {
-            Class::Other
-        }
-    };
-    let mut tokens: Vec<String> = Vec::new();
-    let mut last = None;
-    for c in text.chars() {
-        let k = class(c);
-        match tokens.last_mut() {
-            Some(t) if last == Some(k) && k != Class::Other => t.push(c),
-            _ => tokens.push(c.to_string()),
-        }
-        last = Some(k);
-    }
-    tokens
-}
-
-/// Things worth inserting: punctuation (single and the language's pairs),
-/// keywords, and a few tokens that open nested structure.
-const INSERTS: &[&str] = &[
-    "{",
-    "}",
-    "(",
-    ")",
-    "[",
-    "]",
-    "\"",
-    "\"\"\"",
-    ",",
-    ".",
-    "..",
-    ":",
-    "=",
-    "=>",
-    "?",
-    "??",
-    "|",
-    "$",
-    "#",
-    "##",
-    "\\",
-    "<",
-    ">",
-    "<=",
-    "==",
-    "!=",
-    "+",
-    "-",
-    "*",
-    "/",
-    "%",
-    "{{",
-    "}}",
-    "\n",
-    " ",
-    "0",
-    "-1",
-    "99999999999999999999",
-    "1.5e308",
-    "1e999",
-    "5s",
-    "0ms",
-    "10d",
-    "\u{e9}",
-    "\u{1F600}",
-    "\u{FEFF}",
-    "\r",
-    "\t",
-    "import",
-    "instance",
-    "integration",
-    "method",
-    "runbook",
-    "let",
-    "var",
-    "+=",
-    "step",
-    "if",
-    "else",
-    "for",
-    "in",
-    "parallel",
-    "wait",
-    "log",
-    "fail",
-    "return",
-    "run",
-    "true",
-    "false",
-    "null",
-    "not",
-    "and",
-    "or",
-    "contains",
-    "until",
-    "every",
-    "max",
-    "auth",
-    "output",
-    "body",
-    "json",
-    "form",
-    "multipart",
-    "text",
-    "xml",
-    "bytes",
-    "as",
-    "expect",
-    "paginate",
-    "trigger",
-    "query",
-    "headers",
-    "GET",
-    "POST",
-    "HEAD",
-    "inherit",
-    "none",
-    "oauth2",
-    "per_instance",
-    "timeout",
-    "error",
-    "_",
-    "instance.url",
-    "$.a[*]",
-    "$[",
-    "secret(\"S\")",
-    "env(\"E\")",
-    "file(\"x\")",
-    "\"{x}\"",
-    "\"\\u{110000}\"",
-    "x",
-];
-
-#[derive(Debug, Clone)]
-enum Mutation {
-    Delete(usize),
-    Duplicate(usize),
-    Swap(usize, usize),
-    Insert(usize, usize),
-    Truncate(usize),
-}
-
 fn mutation() -> impl Strategy<Value = Mutation> {
     let i = any::<usize>;
     prop_oneof![
@@ -326,23 +173,6 @@ fn mutation() -> impl Strategy<Value = Mutation> {
         3 => (i(), 0..INSERTS.len()).prop_map(|(a, b)| Mutation::Insert(a, b)),
         1 => i().prop_map(Mutation::Truncate),
     ]
-}
-
-fn apply(tokens: &mut Vec<String>, m: &Mutation) {
-    let n = tokens.len();
-    match *m {
-        Mutation::Delete(i) if n > 0 => {
-            tokens.remove(i % n);
-        }
-        Mutation::Duplicate(i) if n > 0 => {
-            let t = tokens[i % n].clone();
-            tokens.insert(i % n, t);
-        }
-        Mutation::Swap(a, b) if n > 0 => tokens.swap(a % n, b % n),
-        Mutation::Insert(i, what) => tokens.insert(i % (n + 1), INSERTS[what].to_string()),
-        Mutation::Truncate(i) => tokens.truncate(i % (n + 1)),
-        _ => {}
-    }
 }
 
 /// How many seeds come from `examples/` (they come first in [`SEEDS`]).

@@ -132,7 +132,7 @@ const SIGN_X509_FIELDS: &[Field] = &[
 const MTLS_FIELDS: &[Field] = &[req("certificate", Kind::Cert)];
 
 /// The fields of each kind. Grant-specific rules for oauth2 are in code.
-fn fields(kind: &str) -> Option<&'static [Field]> {
+pub(crate) fn fields(kind: &str) -> Option<&'static [Field]> {
     Some(match kind {
         "none" => NONE_FIELDS,
         "api_key" => API_KEY_FIELDS,

@@ -62,6 +62,14 @@ impl Cx<'_> {
     /// The type of `e`; every problem is reported, and `Any` is returned
     /// where the type is unknown so that nothing is reported twice.
     pub(crate) fn expr(&mut self, e: &Expr, scope: &Scope) -> T {
+        let t = self.expr_type(e, scope);
+        if let Some(types) = &mut self.types {
+            types.push((e.span, t.clone()));
+        }
+        t
+    }
+
+    fn expr_type(&mut self, e: &Expr, scope: &Scope) -> T {
         match &e.kind {
             ExprKind::Int { .. } => T::new(Ty::Int),
             ExprKind::Float { .. } => T::new(Ty::Float),

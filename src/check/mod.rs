@@ -133,6 +133,19 @@ impl Checked {
 /// Checks a loaded program. Syntax errors stop checking (their items are
 /// missing, so the checker would only report echoes of them).
 pub fn check(loaded: Loaded) -> Checked {
+    check_with(loaded, false).0
+}
+
+/// The type of every expression the checker typed, by its span (an
+/// editor's hover reads it). Empty when checking stopped at syntax errors.
+pub type TypeLog = Vec<(Span, types::T)>;
+
+/// Checks a loaded program and also returns the type of every expression.
+pub fn check_recording_types(loaded: Loaded) -> (Checked, TypeLog) {
+    check_with(loaded, true)
+}
+
+fn check_with(loaded: Loaded, record: bool) -> (Checked, TypeLog) {
     let Loaded {
         sources,
         modules,
@@ -151,19 +164,46 @@ pub fn check(loaded: Loaded) -> Checked {
         runbooks: defs.runbooks,
         file_root,
     };
+    let mut log = TypeLog::new();
     if !diagnostics
         .iter()
         .any(|d| d.code == diagnostic::codes::SYNTAX)
     {
         let mut cx = Cx::new(&program);
+        if record {
+            cx.types = Some(TypeLog::new());
+        }
         cx.check_all();
         diagnostics.append(&mut cx.diags);
+        log = cx.types.take().unwrap_or_default();
     }
     diagnostic::sort(&mut diagnostics);
-    Checked {
-        program,
-        diagnostics,
-    }
+    (
+        Checked {
+            program,
+            diagnostics,
+        },
+        log,
+    )
+}
+
+/// The type of `instance` (the fields common to the instances), for completion.
+pub fn instance_type(program: &Program) -> types::T {
+    settings::instance_type(program)
+}
+
+/// The auth kinds (`auth KIND { ... }`), for completion.
+pub fn auth_kinds() -> &'static [&'static str] {
+    auth::KINDS
+}
+
+/// The fields of an auth kind, each with whether it is required.
+pub fn auth_fields(kind: &str) -> Vec<(&'static str, bool)> {
+    auth::fields(kind)
+        .unwrap_or_default()
+        .iter()
+        .map(|f| (f.name, f.required))
+        .collect()
 }
 
 /// What checking one REPL input found.
@@ -247,6 +287,8 @@ pub(crate) struct Cx<'p> {
     pub xml_prefixes: Vec<String>,
     /// Set while checking the `{raw(x)}` of a `body xml` string.
     pub raw_allowed: bool,
+    /// When set, the type of every expression typed (for editors).
+    pub types: Option<TypeLog>,
 }
 
 impl<'p> Cx<'p> {
@@ -258,6 +300,7 @@ impl<'p> Cx<'p> {
             instance_ty,
             xml_prefixes: Vec::new(),
             raw_allowed: false,
+            types: None,
         }
     }
 

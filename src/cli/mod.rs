@@ -1,6 +1,7 @@
 //! Thin drivers over the stages, one file per command.
 
 pub mod check;
+pub mod completions;
 pub mod fmt;
 pub mod graph;
 pub mod import;

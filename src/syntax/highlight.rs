@@ -84,16 +84,31 @@ fn token(rest: &str) -> (Class, usize) {
     if first == '#' {
         return (Class::Comment, rest.find('\n').unwrap_or(rest.len()));
     }
-    for (rule, class) in [
-        (Rule::tstring, Class::String),
-        (Rule::string, Class::String),
-        (Rule::jsonpath, Class::JsonPath),
-        (Rule::duration, Class::Number),
-        (Rule::size, Class::Number),
-        (Rule::float, Class::Number),
-        (Rule::int, Class::Number),
-        (Rule::any_ident, Class::Name),
-    ] {
+    // Only a `"""` string spans lines; every other token ends on its line.
+    // Bounding the text matters: pest indexes the lines of all it is given,
+    // which made highlighting a whole file quadratic.
+    let end = match rest.strip_prefix("\"\"\"") {
+        Some(body) => body.find("\"\"\"").map(|i| i + 6).unwrap_or(rest.len()),
+        None => rest.find('\n').unwrap_or(rest.len()),
+    };
+    let rest = &rest[..end];
+    // Only the rules that can start with this character are tried.
+    let rules: &[(Rule, Class)] = match first {
+        '"' => &[
+            (Rule::tstring, Class::String),
+            (Rule::string, Class::String),
+        ],
+        '$' => &[(Rule::jsonpath, Class::JsonPath)],
+        '0'..='9' => &[
+            (Rule::duration, Class::Number),
+            (Rule::size, Class::Number),
+            (Rule::float, Class::Number),
+            (Rule::int, Class::Number),
+        ],
+        'a'..='z' | 'A'..='Z' | '_' => &[(Rule::any_ident, Class::Name)],
+        _ => &[],
+    };
+    for &(rule, class) in rules {
         if let Ok(mut pairs) = RbkParser::parse(rule, rest)
             && let Some(p) = pairs.next()
         {
@@ -182,6 +197,20 @@ mod tests {
         assert!(parts.contains(&(Class::String, "\"o{ct}o\"")));
         assert!(parts.contains(&(Class::Number, "5s")));
         assert!(parts.contains(&(Class::Comment, "# hi")));
+    }
+
+    #[test]
+    fn a_triple_quoted_string_spans_lines_and_other_tokens_do_not() {
+        let t = "let x = \"\"\"\n  a {y}\n\"\"\" # c\nlog $.a[*] 5s\n\"open\nnext";
+        let parts = classify(t);
+        let joined: String = parts.iter().map(|(_, s)| *s).collect();
+        assert_eq!(joined, t);
+        assert!(parts.contains(&(Class::String, "\"\"\"\n  a {y}\n\"\"\"")));
+        assert!(parts.contains(&(Class::JsonPath, "$.a[*]")));
+        assert!(parts.contains(&(Class::Number, "5s")));
+        // An unclosed string ends with its line.
+        assert!(parts.contains(&(Class::String, "\"open")));
+        assert!(parts.contains(&(Class::Name, "next")));
     }
 
     #[test]
