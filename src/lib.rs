@@ -11,6 +11,7 @@ pub mod files;
 pub mod load;
 pub mod repl;
 pub mod runtime;
+pub mod serve;
 pub mod syntax;
 pub mod text;
 pub mod units;

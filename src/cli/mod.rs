@@ -4,6 +4,8 @@ pub mod check;
 pub mod fmt;
 pub mod graph;
 pub mod run;
+pub mod runs;
+pub mod serve;
 pub mod tokens;
 
 use std::io::IsTerminal;
