@@ -107,10 +107,7 @@ pub struct ChartNode {
 pub type ChartEdge = (usize, usize, Option<String>);
 
 /// The chart of `runbook` as nodes and edges.
-pub fn model(
-    program: &Program,
-    runbook: &str,
-) -> Option<(Vec<ChartNode>, Vec<ChartEdge>)> {
+pub fn model(program: &Program, runbook: &str) -> Option<(Vec<ChartNode>, Vec<ChartEdge>)> {
     let rb = program.runbook(runbook)?;
     let mut g = Graph {
         program,
