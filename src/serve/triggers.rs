@@ -214,6 +214,14 @@ pub fn build_args(
             param: Some(name.clone()),
             message: rt.mask(&e.message),
         })?;
+        // A source that finds nothing leaves a parameter with a default
+        // (or an optional one) to its default.
+        let defaulted = rb.params.iter().any(|p| {
+            p.name.name == *name && (p.default.is_some() || matches!(p.ty, TypeExpr::Optional(..)))
+        });
+        if v.is_null() && defaulted {
+            continue;
+        }
         out.push((name.clone(), v));
     }
     typed_args(rt, rb, out)
