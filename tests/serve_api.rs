@@ -417,3 +417,75 @@ fn schedules_fire_once_per_time_and_catch_up_once() {
     assert_eq!(times.len(), n, "a fire time ran twice");
     assert_eq!(tick[0]["trigger"]["kind"], "schedule");
 }
+
+const LIMITED: &str = r#"
+integration api {
+  base_url = env("API_URL")
+  rate { concurrency = 1 }
+}
+method api.slow(id: int) { GET "/slow/{id}" }
+runbook one(n: int) {
+  step s = api.slow(id: n)
+}
+"#;
+
+#[test]
+fn an_integrations_limits_are_shared_by_all_runs() {
+    let mock = Mock::start();
+    mock.state
+        .slow_ms
+        .store(150, std::sync::atomic::Ordering::SeqCst);
+    let mut serve = Serve::new(LIMITED, &[("API_URL", &mock.url)]);
+    let http = Http::new();
+    serve.start();
+    let ids: Vec<i64> = (0..4)
+        .map(|n| {
+            http.post_json(&serve.url("/api/runbooks/one/runs"), &json!({"n": n}))
+                .json()["run"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    for id in ids {
+        let run = wait_state(&http, &serve, id, &["succeeded", "failed"]);
+        assert_eq!(run["state"], "succeeded", "{run}");
+    }
+    assert_eq!(mock.count("GET", "/slow/"), 4);
+    assert_eq!(
+        mock.state
+            .max_inflight
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "concurrency = 1 holds across runs"
+    );
+}
+
+#[test]
+fn keep_prunes_finished_runs() {
+    let mock = Mock::start();
+    let mut serve = Serve::new(LIMITED, &[("API_URL", &mock.url)]);
+    let http = Http::new();
+    serve.start();
+    let id = http
+        .post_json(&serve.url("/api/runbooks/one/runs"), &json!({"n": 1}))
+        .json()["run"]
+        .as_i64()
+        .unwrap();
+    wait_state(&http, &serve, id, &["succeeded"]);
+    serve.term(Duration::from_secs(20));
+    serve.start();
+    assert_eq!(
+        http.get(&serve.url(&format!("/api/runs/{id}"))).status,
+        200,
+        "kept for 30 days"
+    );
+    serve.term(Duration::from_secs(20));
+    serve.extra = vec!["--keep".into(), "1ms".into()];
+    std::thread::sleep(Duration::from_millis(20));
+    serve.start();
+    let until = Instant::now() + Duration::from_secs(10);
+    while http.get(&serve.url(&format!("/api/runs/{id}"))).status != 404 {
+        assert!(Instant::now() < until, "not pruned");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -47,6 +47,18 @@ pub fn router(server: Arc<Server>) -> Router {
         )
         .merge(guarded)
         .fallback(super::webhook::deliver)
+        // A request (a webhook's body included) has 30 s to arrive and be
+        // answered; a stalled sender does not hold a connection forever.
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            std::time::Duration::from_secs(30),
+        ))
+        .layer(
+            tower_http::set_header::SetResponseHeaderLayer::if_not_present(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+        )
         .with_state(server)
 }
 

@@ -41,6 +41,9 @@ pub struct MockState {
     pub blocking: AtomicBool,
     /// Paths starting with `/slow` answer after this many ms.
     pub slow_ms: std::sync::atomic::AtomicU64,
+    /// `/slow` requests being answered now, and the most at once.
+    pub inflight: std::sync::atomic::AtomicUsize,
+    pub max_inflight: std::sync::atomic::AtomicUsize,
 }
 
 /// The mock API: `GET /items/{id}` → `{"id", "name"}`; `POST ...` →
@@ -81,8 +84,11 @@ async fn handle(State(st): State<Arc<MockState>>, req: Request) -> Response {
         }
     }
     if path.starts_with("/slow") {
+        let now = st.inflight.fetch_add(1, Ordering::SeqCst) + 1;
+        st.max_inflight.fetch_max(now, Ordering::SeqCst);
         let ms = st.slow_ms.load(Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(ms)).await;
+        st.inflight.fetch_sub(1, Ordering::SeqCst);
     }
     let json = if path.starts_with("/token") {
         serde_json::json!({"token": "tok-SECRET-VALUE-42"})
