@@ -75,6 +75,20 @@ runbook after(id: int) {
   return { sent: "{t}|{u}", echo: c.echo }
 }
 
+runbook fan(base: int) {
+  trigger webhook "/hooks/fan" { args { base = $.base } }
+  for i in range(3) parallel 3 {
+    step p = api.post_keyed(id: base + i)
+  }
+}
+
+runbook polls(id: int) {
+  trigger webhook "/hooks/poll" { args { id = $.id } }
+  step s = api.get_item(id: id) until s.name == "never" every 100ms max 20 else {
+    timeout => return { gave_up: true }
+  }
+}
+
 runbook waits(id: int) {
   trigger webhook "/hooks/wait" { args { id = $.id } }
   step c = api.create(id: id, at: "x")
@@ -361,4 +375,62 @@ fn hundreds_of_concurrent_webhooks_with_a_kill_lose_none() {
             "run {id} made its call"
         );
     }
+}
+
+#[test]
+fn keyed_posts_of_a_parallel_loop_are_resent_each_with_its_own_key() {
+    let (mock, mut serve, http) = setup();
+    serve.start();
+    mock.block(true);
+    let id = hook(&http, &serve, "/hooks/fan", json!({"base": 40}));
+    for n in 40..43 {
+        mock.wait_for("POST", &format!("/block/keyed/{n}"), 1);
+    }
+    serve.kill9();
+    mock.block(false);
+    serve.start();
+    let run = wait_state(
+        &http,
+        &serve,
+        id,
+        &["succeeded", "failed", "needs_attention"],
+    );
+    assert_eq!(run["state"], "succeeded", "{run}");
+    let mut firsts = Vec::new();
+    for n in 40..43 {
+        let keys: Vec<String> = mock
+            .seen()
+            .iter()
+            .filter(|r| r.path == format!("/block/keyed/{n}"))
+            .map(|r| r.header("idempotency-key").unwrap().to_string())
+            .collect();
+        assert_eq!(keys.len(), 2, "item {n}: {keys:?}");
+        assert_eq!(keys[0], keys[1], "item {n} kept its key");
+        firsts.push(keys[0].clone());
+    }
+    firsts.sort();
+    firsts.dedup();
+    assert_eq!(firsts.len(), 3, "each item has its own key");
+}
+
+#[test]
+fn a_polling_step_continues_with_its_next_attempt() {
+    let (mock, mut serve, http) = setup();
+    serve.start();
+    let id = hook(&http, &serve, "/hooks/poll", json!({"id": 31}));
+    mock.wait_for("GET", "/items/31", 5);
+    serve.kill9();
+    let before = mock.count("GET", "/items/31");
+    serve.start();
+    let run = wait_state(&http, &serve, id, &["succeeded", "failed"]);
+    assert_eq!(run["state"], "succeeded", "{run}");
+    assert_eq!(run["result"]["gave_up"], true, "{run}");
+    // 20 calls in all (one more if a call was cut off in flight), not a
+    // fresh 20 after the restart.
+    let total = mock.count("GET", "/items/31");
+    assert!(
+        (20..=21).contains(&total),
+        "{total} calls ({before} before the kill)"
+    );
+    assert!(before >= 5);
 }

@@ -414,6 +414,15 @@ impl Observer for StepObserver {
         false
     }
 
+    fn log(&self, text: &str) {
+        if let Ok(hook) = CURRENT.try_with(|h| h.clone()) {
+            let text = hook.server.mask(text);
+            hook.server.log.runlog(hook.id, &text);
+            hook.server
+                .emit(hook.id, "log", serde_json::json!({"text": text}));
+        }
+    }
+
     fn step_started(&self, step: &str, target: &str) {
         let Ok(hook) = CURRENT.try_with(|h| h.clone()) else {
             return;

@@ -59,6 +59,14 @@ impl Logger {
         );
     }
 
+    /// A runbook's `log` statement.
+    pub fn runlog(&self, id: i64, text: &str) {
+        self.line(
+            serde_json::json!({"event": "log", "run": id, "message": text}),
+            format!("run {id} log: {text}"),
+        );
+    }
+
     pub fn info(&self, text: &str) {
         self.line(
             serde_json::json!({"event": "info", "message": text}),

@@ -393,8 +393,13 @@ impl Server {
             self.log.error(&format!("run {id}: {e}"));
             return;
         }
-        self.metrics.finished(state);
         self.log.run(id, runbook, state.as_str(), &detail);
+        if state == RunState::Queued {
+            // Stopped by a drain: it continues at the next start.
+            self.emit(id, "run_requeued", serde_json::json!({"state": "queued"}));
+            return;
+        }
+        self.metrics.finished(state);
         self.emit(
             id,
             "run_finished",

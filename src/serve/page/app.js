@@ -25,7 +25,7 @@
       }, 150);
     };
     var events = new EventSource("/api/events");
-    ["run_queued", "run_started", "run_finished"].forEach(function (k) {
+    ["run_queued", "run_started", "run_finished", "run_requeued"].forEach(function (k) {
       events.addEventListener(k, refresh);
     });
     ["filter-state", "filter-runbook"].forEach(function (id) {
@@ -40,7 +40,7 @@
     if (["succeeded", "failed", "cancelled"].indexOf(state) < 0) {
       var es = new EventSource("/api/runs/" + id + "/events");
       var reload = function () { es.close(); window.location.reload(); };
-      ["step_started", "step_finished", "run_finished", "run_started"].forEach(function (k) {
+      ["step_started", "step_finished", "run_finished", "run_started", "run_requeued"].forEach(function (k) {
         es.addEventListener(k, reload);
       });
     }
