@@ -383,6 +383,15 @@ fn refuses_to_start_on_check_errors_or_an_open_listen() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("rbk::serve::api_token"), "{err}");
+    // A webhook on a path the API uses.
+    let taken = Serve::new(
+        "runbook r() {\n  trigger webhook \"/api/runs\"\n  log \"x\"\n}\n",
+        &[],
+    );
+    let out = taken.command().output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("rbk::serve::reserved_path"), "{err}");
     // A secret the triggers need that is not set: refused, named, masked.
     let out = rbk()
         .arg("serve")

@@ -212,6 +212,20 @@ pub fn run(opts: ServeOptions) -> u8 {
     }
     let mut seen = HashMap::new();
     for h in &hooks {
+        let reserved = ["/api/", "/assets/", "/runs/"]
+            .iter()
+            .any(|p| h.path.starts_with(p))
+            || ["/", "/healthz", "/metrics", "/login", "/api", "/runs"].contains(&h.path.as_str());
+        if reserved {
+            return usage(
+                "rbk::serve::reserved_path",
+                &format!(
+                    "runbook `{}` listens on {}, which the API or the page uses",
+                    h.runbook, h.path
+                ),
+                "put webhooks under a path of their own, e.g. /hooks/...",
+            );
+        }
         if let Some(other) = seen.insert(h.path.clone(), h.runbook.clone()) {
             return usage(
                 "rbk::serve::duplicate_webhook",
