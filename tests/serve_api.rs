@@ -33,9 +33,10 @@ method api.use(t: string) {
   output { name: string = $.name }
 }
 
-runbook start(n: int, note: string = "none") {
+runbook start(n: int, note: string = "none", pause: duration = 1ms, at: datetime? = null) {
   step i = api.get_item(id: n)
-  return { name: i.name, note: note }
+  wait pause
+  return { name: i.name, note: note, pause: "{pause}", at: at }
 }
 
 runbook blocker(n: int) {
@@ -87,7 +88,21 @@ fn api_routes_cancel_events_metrics_and_runs_cli() {
     assert_eq!(a.json()["status_url"], format!("/api/runs/{first}"));
     let run = wait_state(&http, &serve, first, &["succeeded", "failed"]);
     assert_eq!(run["state"], "succeeded", "{run}");
-    assert_eq!(run["result"], json!({"name": "widget", "note": "none"}));
+    assert_eq!(
+        run["result"],
+        json!({"name": "widget", "note": "none", "pause": "1ms", "at": null})
+    );
+    // Durations (milliseconds) and datetimes survive the sealed journal.
+    let a = http.post_json(
+        &serve.url("/api/runbooks/start/runs"),
+        &json!({"n": 2, "pause": 20, "at": "2026-01-02T03:04:05Z"}),
+    );
+    assert_eq!(a.status, 201, "{}", a.text);
+    let typed = a.json()["run"].as_i64().unwrap();
+    let run = wait_state(&http, &serve, typed, &["succeeded", "failed"]);
+    assert_eq!(run["state"], "succeeded", "{run}");
+    assert_eq!(run["result"]["pause"], "20ms", "{run}");
+    assert_eq!(run["result"]["at"], "2026-01-02T03:04:05+00:00", "{run}");
     assert_eq!(run["trigger"]["kind"], "api");
     assert_eq!(run["steps"][0]["name"], "i");
     assert_eq!(run["steps"][0]["outputs"]["name"], "widget");
@@ -182,7 +197,7 @@ fn api_routes_cancel_events_metrics_and_runs_cli() {
         .iter()
         .map(|r| r["id"].as_i64().unwrap())
         .collect();
-    assert_eq!(ids.len(), 6);
+    assert_eq!(ids.len(), 7);
     assert!(ids.windows(2).all(|w| w[0] > w[1]), "{ids:?}");
     assert!(all["next_before"].is_null());
     let page = http.get(&serve.url("/api/runs?limit=2")).json();
@@ -210,7 +225,7 @@ fn api_routes_cancel_events_metrics_and_runs_cli() {
     let (code, out, _) = serve.runs(&["list", "--format", "json"]);
     assert_eq!(code, 0);
     let listed: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(listed["runs"].as_array().unwrap().len(), 6);
+    assert_eq!(listed["runs"].as_array().unwrap().len(), 7);
     let (code, out, _) = serve.runs(&["show", &first.to_string()]);
     assert_eq!(code, 0);
     assert!(out.contains("succeeded") && out.contains("GET"), "{out}");

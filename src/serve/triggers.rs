@@ -272,7 +272,14 @@ pub fn typed_args(
 pub fn args_json(args: &[(String, Value)], reveal: bool) -> serde_json::Value {
     serde_json::Value::Object(
         args.iter()
-            .map(|(k, v)| (k.clone(), v.to_json(reveal)))
+            .map(|(k, v)| {
+                // A duration is kept as milliseconds, which convert back.
+                let j = match v.reveal() {
+                    Value::Duration(d) if reveal => serde_json::json!(d.as_millis() as u64),
+                    _ => v.to_json(reveal),
+                };
+                (k.clone(), j)
+            })
             .collect(),
     )
 }
