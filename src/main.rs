@@ -136,6 +136,7 @@ enum Command {
         /// The journal (default: sqlite:.rbk/journal.db).
         #[arg(long, global = true, value_name = "URL")]
         journal: Option<String>,
+        /// Output for `list` and `show`: human or json.
         #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
         format: LogFormat,
     },
@@ -151,16 +152,25 @@ enum RunsAction {
         /// Only runs of this runbook.
         #[arg(long)]
         runbook: Option<String>,
+        /// At most this many runs.
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
     /// One run: arguments, steps, requests, errors (secrets masked).
-    Show { id: i64 },
+    Show {
+        /// The run's id.
+        id: i64,
+    },
     /// Cancel a run: no new request is sent; it ends `cancelled`.
-    Cancel { id: i64 },
+    Cancel {
+        /// The run's id.
+        id: i64,
+    },
     /// For a run that needs attention: `retry` sends the interrupted request again, `fail` fails its step.
     Resolve {
+        /// The run's id.
         id: i64,
+        /// `retry` or `fail`.
         #[arg(value_parser = ["retry", "fail"])]
         action: String,
     },
