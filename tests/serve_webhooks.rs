@@ -437,3 +437,48 @@ fn check_reports_trigger_arguments() {
     assert!(text.contains("`catch_up` is `none` or `one`"), "{text}");
     assert!(text.contains("`verify token` needs `value`"), "{text}");
 }
+
+#[test]
+fn queued_runs_wait_through_a_drain_and_run_at_the_next_start() {
+    let (mock, mut serve, http) = setup();
+    serve.extra = vec!["--max-runs".into(), "1".into()];
+    serve.start();
+    mock.block(true);
+    let ids: Vec<i64> = (21..24)
+        .map(|n| {
+            let a = http.post_json(&serve.url("/hooks/open"), &json!({"n": n}));
+            assert_eq!(a.status, 202);
+            a.json()["run"].as_i64().unwrap()
+        })
+        .collect();
+    mock.wait_for("GET", "/block/21", 1);
+    let mut child = serve.term_nowait();
+    std::thread::sleep(Duration::from_millis(300));
+    mock.block(false);
+    let until = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < until, "did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+    let (_, out, _) = serve.runs(&["list", "--status", "queued", "--format", "json"]);
+    let queued: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(queued["runs"].as_array().unwrap().len(), 3, "{queued}");
+    assert_eq!(
+        mock.count("GET", "/block/22"),
+        0,
+        "no run started while draining"
+    );
+    serve.start();
+    for id in ids {
+        let run = wait_state(&http, &serve, id, &["succeeded", "failed"]);
+        assert_eq!(run["state"], "succeeded", "{run}");
+    }
+    for n in 21..24 {
+        assert_eq!(mock.count("GET", &format!("/block/{n}")), 1, "block {n}");
+        assert_eq!(mock.count("GET", &format!("/items/{n}")), 1, "items {n}");
+    }
+}
