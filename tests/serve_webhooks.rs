@@ -297,21 +297,29 @@ fn sigterm_drains_answers_503_and_exits_0_then_resumes() {
     let id = a.json()["run"].as_i64().unwrap();
     mock.wait_for("GET", "/block/9", 1);
     let mut child = serve.term_nowait();
-    // While the request is in flight the server drains: webhooks get 503.
+    // While the request is in flight the server drains: webhooks get 503
+    // (those that arrive before the signal is handled are accepted).
     let until = Instant::now() + Duration::from_secs(10);
     let mut saw_503 = false;
-    while Instant::now() < until {
+    let mut accepted = Vec::new();
+    let mut refused = 0;
+    for k in 0.. {
+        assert!(Instant::now() < until, "no 503 while draining");
+        let n = 100 + k;
         let r = http.try_send(
             http.client
                 .post(serve.url("/hooks/open"))
-                .body(r#"{"n": 10}"#),
+                .body(format!(r#"{{"n": {n}}}"#)),
         );
-        if let Some(r) = r
-            && r.status == 503
-        {
-            assert_eq!(r.json()["error"], "draining");
-            saw_503 = true;
-            break;
+        match r {
+            Some(r) if r.status == 503 => {
+                assert_eq!(r.json()["error"], "draining");
+                saw_503 = true;
+                refused = n;
+                break;
+            }
+            Some(r) if r.status == 202 => accepted.push(r.json()["run"].as_i64().unwrap()),
+            _ => {}
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -345,7 +353,18 @@ fn sigterm_drains_answers_503_and_exits_0_then_resumes() {
     assert_eq!(run["result"]["flag"], true);
     assert_eq!(mock.count("GET", "/block/9"), 1);
     assert_eq!(mock.count("GET", "/items/9"), 1);
-    assert_eq!(mock.count("GET", "/block/10"), 0, "the 503 started nothing");
+    assert_eq!(
+        mock.count("GET", &format!("/block/{refused}")),
+        0,
+        "the 503 started nothing"
+    );
+    for early in accepted {
+        let run = wait_state(&http, &serve, early, &["succeeded", "failed"]);
+        assert_eq!(
+            run["state"], "succeeded",
+            "accepted before the drain: {run}"
+        );
+    }
 }
 
 #[test]

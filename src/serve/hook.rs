@@ -448,11 +448,7 @@ impl Observer for StepObserver {
             "step_started",
             serde_json::json!({"step": step, "path": key.path, "seq": key.seq, "target": target}),
         );
-        let server = hook.server.clone();
-        let id = hook.id;
-        tokio::spawn(async move {
-            let _ = server.journal.step(id, row).await;
-        });
+        hook.server.journal.step(hook.id, row);
     }
 
     fn step_finished(&self, step: &str, target: &str, r: &StepResult) {
@@ -502,10 +498,6 @@ impl Observer for StepObserver {
             "step_finished",
             serde_json::json!({"step": step, "path": path, "seq": seq, "state": state, "status": r.status, "error": error}),
         );
-        let server = hook.server.clone();
-        let id = hook.id;
-        tokio::spawn(async move {
-            let _ = server.journal.step(id, row).await;
-        });
+        hook.server.journal.step(hook.id, row);
     }
 }

@@ -231,7 +231,11 @@ pub trait Journal: Send + Sync {
     /// Commits the result of a request.
     fn result(&self, id: i64, call: CallRow) -> BoxFuture<'_, JResult<()>>;
     fn put_values(&self, id: i64, values: Vec<ValueRow>) -> BoxFuture<'_, JResult<()>>;
-    fn step(&self, id: i64, step: StepRow) -> BoxFuture<'_, JResult<()>>;
+    /// Records a step's start or end without waiting: applied in order
+    /// with every write this process makes after it (so a run's end is
+    /// never committed before its last step's). Best effort: it is for
+    /// the page, not for resume.
+    fn step(&self, id: i64, step: StepRow);
     fn steps(&self, id: i64) -> BoxFuture<'_, JResult<Vec<StepRow>>>;
     fn list(&self, filter: ListFilter) -> BoxFuture<'_, JResult<Vec<RunSummary>>>;
     fn summary(&self, id: i64) -> BoxFuture<'_, JResult<Option<RunSummary>>>;

@@ -458,8 +458,10 @@ impl Journal for Sqlite {
         self.write(move |c| insert_values(c, id, &values))
     }
 
-    fn step(&self, id: i64, s: StepRow) -> BoxFuture<'_, JResult<()>> {
-        self.write(move |c| {
+    fn step(&self, id: i64, s: StepRow) {
+        // The operation is queued when `write` is called; its answer is
+        // not awaited.
+        drop(self.write(move |c| {
             c.prepare_cached(
                 "INSERT INTO steps (run_id, path, seq, name, target, state, started_at, finished_at, status, outputs, error)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
@@ -485,7 +487,7 @@ impl Journal for Sqlite {
                 s.error
             ])?;
             Ok(())
-        })
+        }));
     }
 
     fn steps(&self, id: i64) -> BoxFuture<'_, JResult<Vec<StepRow>>> {
