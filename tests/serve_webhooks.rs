@@ -164,6 +164,17 @@ fn signed_webhooks_dedupe_typed_args_and_every_refusal() {
     let a = signed(&http, &serve, &big, "d-big");
     assert_eq!(a.status, 413, "{}", a.text);
     assert_eq!(a.json()["error"], "body_too_large");
+    // `max_body = 2KB` is 2048 bytes: exactly that is taken, one more is not.
+    let fit = |len: usize| {
+        let head = r#"{"ticket":{"id":1,"summary":""#;
+        let pad = len - head.len() - 3;
+        format!("{head}{}\"}}}}", "y".repeat(pad))
+    };
+    assert_eq!(fit(2048).len(), 2048);
+    let a = signed(&http, &serve, &fit(2048), "d-2048");
+    assert_eq!(a.status, 202, "{}", a.text);
+    let a = signed(&http, &serve, &fit(2049), "d-2049");
+    assert_eq!(a.status, 413, "{}", a.text);
     let status = {
         use std::io::{Read, Write};
         let mut c = std::net::TcpStream::connect(("127.0.0.1", serve.port)).unwrap();
@@ -207,8 +218,8 @@ fn signed_webhooks_dedupe_typed_args_and_every_refusal() {
         assert!(!j["message"].as_str().unwrap().is_empty());
     }
     // A 422 stored nothing: not a run, not the delivery id (the same id
-    // with good arguments now starts a run).
-    assert_eq!(run_count(&http, &serve), stored);
+    // with good arguments now starts a run). (One run more: the 2048 bytes.)
+    assert_eq!(run_count(&http, &serve), stored + 1);
     let a = signed(
         &http,
         &serve,
