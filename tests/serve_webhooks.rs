@@ -413,6 +413,16 @@ fn refuses_to_start_on_check_errors_or_an_open_listen() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("rbk::serve::api_token"), "{err}");
+    // One server per journal.
+    let (mock2, mut first, _) = setup();
+    first.start();
+    // (The same port too: the journal is refused before it would listen.)
+    let out = first.command().output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("rbk::serve::journal_in_use"), "{err}");
+    first.kill9();
+    drop(mock2);
     // A webhook on a path the API uses.
     let taken = Serve::new(
         "runbook r() {\n  trigger webhook \"/api/runs\"\n  log \"x\"\n}\n",

@@ -251,6 +251,36 @@ pub fn run(opts: ServeOptions) -> u8 {
             );
         }
     };
+    // One server per journal: a second would resume the same runs and send
+    // their requests twice. The lock is held until the process ends.
+    let _lock = match crate::serve::journal::sqlite_path(&journal_url) {
+        Some(db) => {
+            let lock_path = db.with_extension("lock");
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&lock_path);
+            match file.map(|f| (f.try_lock(), f)) {
+                Ok((Ok(()), f)) => Some(f),
+                Ok((Err(std::fs::TryLockError::WouldBlock), _)) => {
+                    return usage(
+                        "rbk::serve::journal_in_use",
+                        &format!("another rbk serve uses the journal {}", db.display()),
+                        "stop it first, or give this one its own --journal",
+                    );
+                }
+                Ok((Err(std::fs::TryLockError::Error(e)), _)) | Err(e) => {
+                    return usage(
+                        "rbk::serve::journal",
+                        &format!("cannot lock {}: {e}", lock_path.display()),
+                        "check that the journal's directory is writable",
+                    );
+                }
+            }
+        }
+        None => None,
+    };
     let journal = match crate::serve::journal::open(&journal_url, Some(sealer.clone())) {
         Ok(j) => j,
         Err(m) => {
