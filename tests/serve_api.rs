@@ -213,6 +213,9 @@ fn api_routes_cancel_events_metrics_and_runs_cli() {
     assert_eq!(by_rb["runs"].as_array().unwrap().len(), 1);
     assert_eq!(http.get(&serve.url("/api/runs?status=bogus")).status, 400);
     assert_eq!(http.get(&serve.url("/api/runs/424242")).status, 404);
+    let none = http.post_json(&serve.url("/api/nothing"), &json!({}));
+    assert_eq!(none.status, 404);
+    assert_eq!(none.json()["error"], "not_found");
 
     // /healthz and /metrics.
     assert_eq!(http.get(&serve.url("/healthz")).status, 200);

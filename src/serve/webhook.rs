@@ -39,6 +39,13 @@ pub async fn deliver(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    if uri.path().starts_with("/api/") {
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"error": "not_found", "message": format!("no API route {method} {}", uri.path())})),
+        )
+            .into_response();
+    }
     if method != Method::POST {
         let mut r = refuse(
             &server,
