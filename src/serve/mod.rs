@@ -371,6 +371,13 @@ impl Server {
                     (RunState::Queued, Ending::default())
                 }
             },
+            // The journal, not the runbook, failed: the run stays queued
+            // and is tried again (by the poll, or at the next start).
+            Some(Err(e)) if e.kind == ErrorKind::Journal => {
+                self.log
+                    .error(&format!("run {id}: {}", self.mask(&e.message)));
+                (RunState::Queued, Ending::default())
+            }
             Some(Err(e)) => (
                 RunState::Failed,
                 Ending {
