@@ -324,6 +324,9 @@ fn hundreds_of_concurrent_webhooks_with_a_kill_lose_none() {
                     let url = url.clone();
                     let answered = answered.clone();
                     tasks.push(tokio::spawn(async move {
+                        // Six waves of 50 at once over ~0.25 s, so the
+                        // kill lands mid-burst.
+                        tokio::time::sleep(Duration::from_millis(50 * (i / 50) as u64)).await;
                         let r = client
                             .post(&url)
                             .header("content-type", "application/json")
