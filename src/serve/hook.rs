@@ -423,6 +423,13 @@ impl Observer for StepObserver {
         }
     }
 
+    /// Retries and other notes of the runtime, in the run's log lines.
+    fn note(&self, text: &str) {
+        if let Ok(hook) = CURRENT.try_with(|h| h.clone()) {
+            hook.server.log.runlog(hook.id, &hook.server.mask(text));
+        }
+    }
+
     fn step_started(&self, step: &str, target: &str) {
         let Ok(hook) = CURRENT.try_with(|h| h.clone()) else {
             return;
