@@ -13,6 +13,7 @@ pub mod load;
 pub mod lsp;
 pub mod repl;
 pub mod runtime;
+pub mod serve;
 pub mod syntax;
 pub mod text;
 pub mod units;

@@ -113,6 +113,57 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+    /// Run the runbooks that webhooks, schedules and the API start, with a durable journal, an API and a web page.
+    Serve {
+        /// Files or directories (searched for *.rbk); default: the current directory.
+        paths: Vec<PathBuf>,
+        /// Where the API, the page and the webhooks listen.
+        #[arg(long, default_value = "127.0.0.1:8787", value_name = "ADDR")]
+        listen: String,
+        /// The journal (default: sqlite:.rbk/journal.db beside the first path).
+        #[arg(long, value_name = "URL")]
+        journal: Option<String>,
+        /// The instance runs use (default: the first declared).
+        #[arg(long)]
+        instance: Option<String>,
+        /// Read environment variables and secrets from this file as well.
+        #[arg(long, value_name = "PATH")]
+        env_file: Option<PathBuf>,
+        /// Runs executing at once.
+        #[arg(long, default_value_t = 16, value_name = "N")]
+        max_runs: usize,
+        /// Runs accepted and not yet started; more get 429.
+        #[arg(long, default_value_t = 10000, value_name = "N")]
+        max_queued: usize,
+        /// The environment variable holding the API and page token.
+        #[arg(long, value_name = "NAME")]
+        api_token_env: Option<String>,
+        /// How long running steps may take to finish on SIGTERM/SIGINT.
+        #[arg(long, default_value = "30s", value_parser = cli::serve::parse_duration, value_name = "DURATION")]
+        grace: std::time::Duration,
+        /// Finished runs older than this are pruned from the journal.
+        #[arg(long, default_value = "30d", value_parser = cli::serve::parse_duration, value_name = "DURATION")]
+        keep: std::time::Duration,
+        /// all (one process), or api / worker with a shared PostgreSQL journal.
+        #[arg(long, default_value = "all", value_parser = ["all", "api", "worker"])]
+        role: String,
+        /// One line per run and step event: human or json.
+        #[arg(long, value_enum, default_value_t = LogFormat::Human)]
+        log_format: LogFormat,
+        #[command(flatten)]
+        file_args: FileArgs,
+    },
+    /// List, show, cancel or resolve the runs of an `rbk serve` journal.
+    Runs {
+        #[command(subcommand)]
+        action: RunsAction,
+        /// The journal (default: sqlite:.rbk/journal.db).
+        #[arg(long, global = true, value_name = "URL")]
+        journal: Option<String>,
+        /// Output for `list` and `show`: human or json.
+        #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+        format: LogFormat,
+    },
 }
 
 #[derive(Subcommand)]
@@ -171,6 +222,46 @@ fn parse_name(text: &str) -> Result<String, String> {
             rbk::import::emit::ident(text, "api")
         ))
     }
+}
+
+#[derive(Subcommand)]
+enum RunsAction {
+    /// Runs, newest first.
+    List {
+        /// Only runs in this state.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only runs of this runbook.
+        #[arg(long)]
+        runbook: Option<String>,
+        /// At most this many runs.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// One run: arguments, steps, requests, errors (secrets masked).
+    Show {
+        /// The run's id.
+        id: i64,
+    },
+    /// Cancel a run: no new request is sent; it ends `cancelled`.
+    Cancel {
+        /// The run's id.
+        id: i64,
+    },
+    /// For a run that needs attention: `retry` sends the interrupted request again, `fail` fails its step.
+    Resolve {
+        /// The run's id.
+        id: i64,
+        /// `retry` or `fail`.
+        #[arg(value_parser = ["retry", "fail"])]
+        action: String,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -430,6 +521,63 @@ fn real_main() -> ExitCode {
         Command::Lsp { file_args, .. } => rbk::lsp::run(&file_args.options()),
         Command::Completions { shell } => cli::completions::completions(Args::command(), shell),
         Command::Man { dir } => cli::completions::man(Args::command(), dir.as_deref()),
+        Command::Serve {
+            paths,
+            listen,
+            journal,
+            instance,
+            env_file,
+            max_runs,
+            max_queued,
+            api_token_env,
+            grace,
+            keep,
+            role,
+            log_format,
+            file_args,
+        } => cli::serve::run(cli::serve::ServeOptions {
+            paths,
+            listen,
+            journal,
+            instance,
+            env_file,
+            max_runs,
+            max_queued,
+            api_token_env,
+            grace,
+            keep,
+            role,
+            log_format: match log_format {
+                LogFormat::Human => rbk::serve::log::Format::Human,
+                LogFormat::Json => rbk::serve::log::Format::Json,
+            },
+            files: file_args.options(),
+        }),
+        Command::Runs {
+            action,
+            journal,
+            format,
+        } => cli::runs::run(
+            journal.as_deref(),
+            match action {
+                RunsAction::List {
+                    status,
+                    runbook,
+                    limit,
+                } => cli::runs::Action::List {
+                    state: status,
+                    runbook,
+                    limit,
+                },
+                RunsAction::Show { id } => cli::runs::Action::Show { id },
+                RunsAction::Cancel { id } => cli::runs::Action::Cancel { id },
+                RunsAction::Resolve { id, action } => cli::runs::Action::Resolve { id, action },
+            },
+            match format {
+                LogFormat::Human => cli::runs::Format::Human,
+                LogFormat::Json => cli::runs::Format::Json,
+            },
+        ),
     };
     ExitCode::from(code)
 }

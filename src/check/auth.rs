@@ -415,7 +415,7 @@ impl Cx<'_> {
     }
 
     /// Credentials written as plain text in the file.
-    fn hardcoded(&mut self, block: &Block) {
+    pub(super) fn hardcoded(&mut self, block: &Block) {
         for e in &block.entries {
             if !matches!(
                 e.key.name.as_str(),

@@ -58,6 +58,7 @@ impl<'p> Cx<'p> {
         };
         let state = State { vars, live: true };
         self.block(&rb.body, state, &flow, true);
+        self.trigger_params(rb);
     }
 
     /// One REPL statement over the session's bindings; returns them updated.

@@ -22,6 +22,9 @@ const METHOD_ENTRIES: &[Field] = &[
         Kind::IntIn(1, super::settings::MAX_RESPONSE_LIMIT),
     ),
     f("xml_namespaces", Kind::Map),
+    // `rbk serve`: whether an interrupted request may be sent again.
+    f("idempotent", Kind::Bool),
+    f("idempotency_key", Kind::Str),
 ];
 
 const PAGINATE_KINDS: &[&str] = &["next_url", "link_header", "cursor", "page"];

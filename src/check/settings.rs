@@ -104,6 +104,7 @@ const INTEGRATION: &[Field] = &[
     f("proxy", Kind::Block(PROXY)),
     f("tls", Kind::Block(TLS)),
     f("xml_namespaces", Kind::Map),
+    f("idempotency_key", Kind::Str),
     // `auth KIND { ... }` is checked by the auth module.
     f("auth", Kind::Custom),
 ];

@@ -4,7 +4,7 @@
 use super::Cx;
 use super::expr::{Ctx, Scope};
 use super::flow::*;
-use super::types::Ty;
+use super::types::{Ty, assignable, resolve_type};
 use crate::diagnostic::{Diagnostic, codes};
 use crate::syntax::ast::*;
 
@@ -51,18 +51,7 @@ impl<'p> Cx<'p> {
                     ),
                 }
                 if let Some(opts) = &t.options {
-                    for e in &opts.entries {
-                        if e.key.name == "verify" {
-                            self.check_auth_entry(e, &scope, false);
-                        } else {
-                            self.unknown_key(
-                                e,
-                                &[super::settings::f("verify", super::settings::Kind::Any)],
-                                codes::UNKNOWN_SETTING,
-                                "a webhook trigger",
-                            );
-                        }
-                    }
+                    self.webhook_options(opts, &scope);
                 }
             }
             "schedule" => {
@@ -96,14 +85,34 @@ impl<'p> Cx<'p> {
                     ),
                 }
                 if let Some(o) = &t.options {
-                    self.report(
-                        Diagnostic::error(
-                            codes::UNKNOWN_SETTING,
-                            "a schedule trigger takes no settings",
-                        )
-                        .at(o.span, "not used")
-                        .help("remove the block"),
-                    );
+                    for e in &o.entries {
+                        match e.key.name.as_str() {
+                            "args" => self.trigger_args_block(e, &scope),
+                            "catch_up" => {
+                                let ok = matches!(&e.value, EntryValue::Label(l) if l.name == "none" || l.name == "one")
+                                    || matches!(&e.value, EntryValue::Expr { value, .. } if matches!(&value.kind, ExprKind::Name(n) if n.name == "none" || n.name == "one"));
+                                if !ok {
+                                    self.report(
+                                        Diagnostic::error(
+                                            codes::INVALID_SETTING,
+                                            "`catch_up` is `none` or `one`",
+                                        )
+                                        .at(e.span, "not a catch-up policy")
+                                        .help("write `catch_up = none` to skip missed fire times"),
+                                    );
+                                }
+                            }
+                            _ => self.unknown_key(
+                                e,
+                                &[
+                                    super::settings::f("args", super::settings::Kind::Any),
+                                    super::settings::f("catch_up", super::settings::Kind::Any),
+                                ],
+                                codes::UNKNOWN_SETTING,
+                                "a schedule trigger",
+                            ),
+                        }
+                    }
                 }
             }
             other => {
@@ -158,4 +167,231 @@ fn cron_problem(c: &str) -> Option<String> {
         }
     }
     Some(err.to_string())
+}
+
+impl<'p> Cx<'p> {
+    /// `verify`, `dedupe`, `args` and `max_body` of a webhook trigger.
+    fn webhook_options(&mut self, opts: &Block, scope: &Scope) {
+        use super::settings::{Kind, f};
+        let request = Scope {
+            vars: scope.vars,
+            ctx: Ctx::Output,
+            declared: None,
+        };
+        for e in &opts.entries {
+            match e.key.name.as_str() {
+                "verify" => self.verify_entry(e, scope),
+                "args" => self.trigger_args_block(e, &request),
+                "dedupe" => match &e.value {
+                    EntryValue::Expr { value, .. } => {
+                        self.expr(value, &request);
+                    }
+                    _ => self.report(
+                        Diagnostic::error(codes::INVALID_SETTING, "`dedupe` takes a value")
+                            .at(e.span, "not a value")
+                            .help("write e.g. `dedupe = header(\"X-Delivery\")`"),
+                    ),
+                },
+                "max_body" => self.check_value(
+                    e,
+                    Kind::IntIn(1, 1 << 30),
+                    scope,
+                    super::settings::SETTING_CODES,
+                ),
+                _ => self.unknown_key(
+                    e,
+                    &[
+                        f("verify", Kind::Any),
+                        f("dedupe", Kind::Any),
+                        f("args", Kind::Any),
+                        f("max_body", Kind::Any),
+                    ],
+                    codes::UNKNOWN_SETTING,
+                    "a webhook trigger",
+                ),
+            }
+        }
+    }
+
+    /// `verify sign_hmac { ..., max_age = 5m }` or `verify token { header, value }`.
+    fn verify_entry(&mut self, e: &Entry, scope: &Scope) {
+        use super::settings::{Kind, f, req};
+        let (label, block) = match &e.value {
+            EntryValue::Block {
+                label: Some(l),
+                block,
+            } => (l, block),
+            _ => {
+                self.report(
+                    Diagnostic::error(codes::INVALID_SETTING, "`verify` needs a kind")
+                        .at(e.span, "expected `verify sign_hmac { ... }` or `verify token { ... }`")
+                        .help("write `verify sign_hmac { key = secret(\"K\"), header = \"X-Signature\" }`"),
+                );
+                return;
+            }
+        };
+        match label.name.as_str() {
+            "sign_hmac" => {
+                let mut rest = block.clone();
+                rest.entries.retain(|x| x.key.name != "max_age");
+                if let Some(age) = block.get("max_age") {
+                    self.check_value(age, Kind::Duration, scope, super::settings::SETTING_CODES);
+                }
+                self.check_auth(label, Some(&rest), e.key.span, scope, false);
+            }
+            "token" => {
+                const TOKEN: &[super::settings::Field] =
+                    &[req("header", Kind::Str), req("value", Kind::Str)];
+                self.check_block(
+                    block,
+                    TOKEN,
+                    scope,
+                    super::settings::SETTING_CODES,
+                    "`verify token`",
+                    label.span,
+                );
+                self.hardcoded(block);
+            }
+            other => {
+                let _ = f;
+                self.report(
+                    Diagnostic::error(
+                        codes::UNKNOWN_AUTH_KIND,
+                        format!("a webhook cannot verify with `{other}`"),
+                    )
+                    .at(label.span, "not a verification")
+                    .help("`verify` takes `sign_hmac { ... }` or `token { header, value }`"),
+                );
+            }
+        }
+    }
+
+    /// `args { PARAM = SOURCE }`: the sources' own problems (names, types
+    /// of the runbook's parameters are checked by [`Cx::trigger_params`]).
+    fn trigger_args_block(&mut self, e: &Entry, scope: &Scope) {
+        match &e.value {
+            EntryValue::Block { label: None, block } => {
+                let _ = scope;
+                for inner in &block.entries {
+                    if !matches!(inner.value, EntryValue::Expr { .. }) {
+                        self.report(
+                            Diagnostic::error(codes::INVALID_SETTING, "an argument takes a value")
+                                .at(inner.span, "not a value")
+                                .help("write `PARAM = SOURCE`, e.g. `ticket_id = $.ticket.id`"),
+                        );
+                    }
+                }
+            }
+            _ => self.report(
+                Diagnostic::error(codes::INVALID_SETTING, "`args` is a block")
+                    .at(e.span, "not a block")
+                    .help("write `args { ticket_id = $.ticket.id }`"),
+            ),
+        }
+    }
+
+    /// Every trigger of `rb` supplies each parameter without a default,
+    /// names only parameters, and gives each a source of a fitting type.
+    pub(super) fn trigger_params(&mut self, rb: &Runbook) {
+        for s in &rb.body.stmts {
+            let StmtKind::Trigger(t) = &s.kind else {
+                continue;
+            };
+            let ctx = if t.kind.name == "webhook" {
+                Ctx::Output
+            } else {
+                Ctx::Config
+            };
+            let empty = super::expr::Vars::new();
+            let scope = Scope {
+                vars: &empty,
+                ctx,
+                declared: None,
+            };
+            let args = t
+                .options
+                .as_ref()
+                .and_then(|o| o.get("args"))
+                .and_then(|e| match &e.value {
+                    EntryValue::Block { label: None, block } => Some(block),
+                    _ => None,
+                });
+            let given: Vec<&Entry> = args.map(|b| b.entries.iter().collect()).unwrap_or_default();
+            for e in &given {
+                let Some(p) = rb.params.iter().find(|p| p.name.name == e.key.name) else {
+                    let names: Vec<&str> = rb.params.iter().map(|p| p.name.name.as_str()).collect();
+                    self.report(
+                        Diagnostic::error(
+                            codes::UNKNOWN_ARGUMENT,
+                            format!(
+                                "runbook `{}` has no parameter `{}`",
+                                rb.name.name, e.key.name
+                            ),
+                        )
+                        .at(e.key.span, "unknown parameter")
+                        .help(
+                            match super::suggest(&e.key.name, names.iter().copied()) {
+                                Some(n) => format!("did you mean `{n}`?"),
+                                None => format!("the parameters are: {}", names.join(", ")),
+                            },
+                        ),
+                    );
+                    continue;
+                };
+                let (EntryValue::Expr { value, .. }, Ok(want)) = (&e.value, resolve_type(&p.ty))
+                else {
+                    continue;
+                };
+                // Sources from the request (JSON, headers, the body) are
+                // converted at run time; a literal must fit already.
+                let found = self.expr(value, &scope);
+                let convertible = matches!(found.ty, Ty::Str | Ty::Json | Ty::Any)
+                    || assignable(&found.ty, &want.ty)
+                    || matches!(want.ty, Ty::Str | Ty::Json);
+                let literal = matches!(
+                    value.kind,
+                    ExprKind::Int { .. }
+                        | ExprKind::Float { .. }
+                        | ExprKind::Bool(_)
+                        | ExprKind::Str(_)
+                );
+                if (literal && !assignable(&found.ty, &want.ty) && !matches!(want.ty, Ty::Json))
+                    || !convertible
+                {
+                    self.report(
+                        Diagnostic::error(
+                            codes::TYPE_MISMATCH,
+                            format!(
+                                "parameter `{}` is {}, and this source gives {}",
+                                p.name.name, want.ty, found.ty
+                            ),
+                        )
+                        .at(value.span, "wrong type for this parameter")
+                        .help(
+                            "give a source of the parameter's type, or change the parameter's type",
+                        ),
+                    );
+                }
+            }
+            for p in &rb.params {
+                let optional = p.default.is_some() || matches!(p.ty, TypeExpr::Optional(..));
+                if !optional && !given.iter().any(|e| e.key.name == p.name.name) {
+                    self.report(
+                        Diagnostic::error(
+                            codes::MISSING_ARGUMENT,
+                            format!(
+                                "this trigger does not supply parameter `{}` of runbook `{}`",
+                                p.name.name, rb.name.name
+                            ),
+                        )
+                        .at(t.kind.span, "parameter not supplied")
+                        .help(format!(
+                            "add `args {{ {} = ... }}` to the trigger, or give the parameter a default",
+                            p.name.name
+                        )),
+                    );
+                }
+            }
+        }
+    }
 }

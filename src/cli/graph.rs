@@ -93,6 +93,68 @@ pub fn render(program: &Program, runbook: &str, format: Format) -> Option<String
     })
 }
 
+/// A node of the chart model (for `rbk serve`'s page, which draws it as
+/// SVG): its shape (`start`, `end`, `step`, `decision`, `loop`, `action`,
+/// `fail`, `return`, `fork`, `join`), label, and step name for steps.
+#[derive(Debug, Clone)]
+pub struct ChartNode {
+    pub shape: &'static str,
+    pub label: String,
+    pub step: Option<String>,
+}
+
+/// An edge of the chart model: from, to, label.
+pub type ChartEdge = (usize, usize, Option<String>);
+
+/// The chart of `runbook` as nodes and edges.
+pub fn model(program: &Program, runbook: &str) -> Option<(Vec<ChartNode>, Vec<ChartEdge>)> {
+    let rb = program.runbook(runbook)?;
+    let mut g = Graph {
+        program,
+        nodes: Vec::new(),
+        edges: Vec::new(),
+    };
+    let start = g.node(Shape::Start, rb.name.name.clone());
+    let open = g.block(&rb.body.stmts, vec![(start, None)]);
+    if !open.is_empty() {
+        let end = g.node(Shape::End, "end".to_string());
+        g.connect(open, end);
+    }
+    let nodes = g
+        .nodes
+        .iter()
+        .map(|n| ChartNode {
+            shape: match n.shape {
+                Shape::Start => "start",
+                Shape::End => "end",
+                Shape::Step => "step",
+                Shape::Decision => "decision",
+                Shape::Loop => "loop",
+                Shape::Action => "action",
+                Shape::Fail => "fail",
+                Shape::Return => "return",
+                Shape::Fork => "fork",
+                Shape::Join => "join",
+            },
+            label: n.label.clone(),
+            step: (n.shape == Shape::Step)
+                .then(|| {
+                    n.label
+                        .strip_prefix("step ")
+                        .and_then(|l| l.split(':').next())
+                        .map(str::to_string)
+                })
+                .flatten(),
+        })
+        .collect();
+    let edges = g
+        .edges
+        .iter()
+        .map(|e| (e.from, e.to, e.label.clone()))
+        .collect();
+    Some((nodes, edges))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Shape {
     Start,

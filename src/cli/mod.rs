@@ -6,6 +6,8 @@ pub mod fmt;
 pub mod graph;
 pub mod import;
 pub mod run;
+pub mod runs;
+pub mod serve;
 pub mod tokens;
 
 use std::io::IsTerminal;

@@ -72,7 +72,7 @@ impl Runtime {
                 Value::Duration(d) => *d,
                 _ => Duration::from_secs(1),
             };
-            tokio::time::sleep(every).await;
+            super::durable::wait(every).await?;
         };
         if st.until.is_some() {
             // A polling step's time covers every call and the waits between.
@@ -220,7 +220,7 @@ impl Runtime {
         integ: &Integration,
         m: &Method,
         vars: &Vars,
-        prepared: Prepared,
+        mut prepared: Prepared,
         auth: &Auth,
         keep_body: bool,
     ) -> Res<Outcome> {
@@ -258,7 +258,10 @@ impl Runtime {
             });
         }
         let started = Instant::now();
-        let response = match self.send(step, integ, &prepared, auth).await? {
+        let response = match self
+            .send_journaled(step, integ, m, &mut prepared, auth)
+            .await?
+        {
             Ok(r) => r,
             Err(t) => {
                 let kind = t.kind();

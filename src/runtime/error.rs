@@ -67,6 +67,13 @@ pub enum ErrorKind {
     /// A signal stopped the run.
     #[error("the run was interrupted")]
     Interrupted,
+    /// `rbk serve`: the run stopped without an end (cancelled, the server
+    /// drains, or a request needs an operator's decision).
+    #[error("the run stopped")]
+    Stopped,
+    /// `rbk serve`: the journal could not be written or read.
+    #[error("the journal failed")]
+    Journal,
     /// Anything not classified above.
     #[error("the run failed")]
     Failed,
@@ -95,6 +102,8 @@ impl ErrorKind {
         ErrorKind::Eval,
         ErrorKind::Replay,
         ErrorKind::Interrupted,
+        ErrorKind::Stopped,
+        ErrorKind::Journal,
         ErrorKind::Failed,
     ];
 
@@ -121,6 +130,8 @@ impl ErrorKind {
             ErrorKind::Eval => "rbk::eval",
             ErrorKind::Replay => "rbk::replay::no_match",
             ErrorKind::Interrupted => "rbk::interrupted",
+            ErrorKind::Stopped => "rbk::serve::stopped",
+            ErrorKind::Journal => "rbk::serve::journal",
             ErrorKind::Failed => crate::diagnostic::codes::RUN_FAILED,
         }
     }
@@ -178,6 +189,12 @@ impl ErrorKind {
             ErrorKind::Eval => "see the message and the marked expression",
             ErrorKind::Replay => "record the cassette again (--record), or run without --replay",
             ErrorKind::Interrupted => "the run was stopped by a signal before it finished",
+            ErrorKind::Stopped => {
+                "the run was cancelled, or waits for the next start or an operator (`rbk runs show`)"
+            }
+            ErrorKind::Journal => {
+                "check the journal's disk space and permissions; the run continues at the next start"
+            }
             ErrorKind::Failed => "see the message; `-v` shows each request and what came back",
         }
     }

@@ -417,7 +417,7 @@ impl Evaluator<'_> {
                     Value::Bytes(Arc::new(data))
                 }
             }
-            "now" => Value::Datetime(chrono::Utc::now().fixed_offset()),
+            "now" => Value::Datetime(super::durable::now()),
             "datetime" => {
                 let s = text(0)?;
                 Value::Datetime(
@@ -425,7 +425,7 @@ impl Evaluator<'_> {
                         .map_err(|e| err(format!("`{s}` is not an RFC 3339 datetime: {e}")))?,
                 )
             }
-            "uuid" => Value::str(&uuid::Uuid::new_v4().to_string()),
+            "uuid" => Value::str(&super::durable::uuid()),
             "len" => {
                 return Ok(Value::Int(match arg(0)? {
                     Value::Str(s) => s.chars().count() as i64,

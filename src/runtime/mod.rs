@@ -7,6 +7,7 @@ pub mod auth;
 mod call;
 pub mod cassette;
 mod client;
+pub mod durable;
 pub mod error;
 pub mod eval;
 pub mod http;

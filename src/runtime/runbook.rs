@@ -194,7 +194,7 @@ impl Runtime {
                         ));
                     };
                     if !self.cx.dry_run {
-                        tokio::time::sleep(*d).await;
+                        super::durable::wait(*d).await?;
                     }
                 }
                 StmtKind::Log(e) => {
@@ -290,10 +290,10 @@ impl Runtime {
             .collect();
         if f.parallel.is_none() {
             let mut per_step: Vec<Vec<Value>> = vec![Vec::new(); steps.len()];
-            for item in items {
+            for (n, item) in items.into_iter().enumerate() {
                 let mut local = item_scope(env);
                 local.insert(f.var.name.clone(), item);
-                let flow = self.block(&f.body.stmts, &mut local).await?;
+                let flow = super::durable::within(n, self.block(&f.body.stmts, &mut local)).await?;
                 copy_back(&writes, &local, env);
                 if let Flow::Return(v) = flow {
                     return Ok(Flow::Return(v));
@@ -315,7 +315,7 @@ impl Runtime {
             let mut local = base.clone();
             local.insert(f.var.name.clone(), item);
             async move {
-                let flow = self.block(&f.body.stmts, &mut local).await?;
+                let flow = super::durable::within(n, self.block(&f.body.stmts, &mut local)).await?;
                 Ok::<_, RunError>((n, local, flow))
             }
         });
@@ -354,7 +354,8 @@ impl Runtime {
             .map(|(n, s)| {
                 let mut local = base.clone();
                 async move {
-                    let flow = self.stmt(s, &mut local).await?;
+                    let flow =
+                        super::durable::within(format!("p{n}"), self.stmt(s, &mut local)).await?;
                     Ok::<_, RunError>((n, local, flow))
                 }
             })

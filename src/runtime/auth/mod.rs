@@ -76,6 +76,12 @@ impl Auth {
         }
     }
 
+    /// A webhook's `verify KIND { ... }` (rbk serve), read as the auth
+    /// kind of that name.
+    pub fn verifier(cx: &Context, kind: &Ident, block: &Block) -> Result<Auth, EvalError> {
+        Auth::from_block(cx, kind, block, &Vars::new())
+    }
+
     fn from_block(
         cx: &Context,
         kind: &Ident,

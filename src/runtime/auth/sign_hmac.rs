@@ -119,6 +119,77 @@ impl SignHmac {
         })
     }
 
+    /// Checks a received request's signature (a webhook's `verify`): the
+    /// header holds `prefix` and the MAC of the body (or of
+    /// `TIMESTAMP.BODY` with `timestamp_header`, the timestamp no older
+    /// than `max_age`), compared in constant time. `Err` says why not.
+    pub fn verify(
+        &self,
+        body: &[u8],
+        header: impl Fn(&str) -> Option<String>,
+        max_age: Option<std::time::Duration>,
+    ) -> Result<(), &'static str> {
+        let given = header(&self.header).ok_or("the signature header is missing")?;
+        let given = given
+            .trim()
+            .strip_prefix(self.prefix.as_str())
+            .ok_or("the signature does not start with the expected prefix")?;
+        let given = match self.encoding {
+            Encoding::Hex => decode_hex(given),
+            Encoding::Base64 => STANDARD.decode(given).ok(),
+        }
+        .ok_or("the signature is not well-formed")?;
+        let data = match &self.timestamp_header {
+            Some(h) => {
+                let ts = header(h).ok_or("the timestamp header is missing")?;
+                let secs: u64 = ts
+                    .trim()
+                    .parse()
+                    .map_err(|_| "the timestamp is not a number")?;
+                if let Some(age) = max_age {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_secs())
+                        .unwrap_or(0);
+                    if now.abs_diff(secs) > age.as_secs() {
+                        return Err("the timestamp is older than max_age (or in the future)");
+                    }
+                }
+                let mut text = Vec::with_capacity(ts.len() + 1 + body.len());
+                text.extend_from_slice(ts.trim().as_bytes());
+                text.push(b'.');
+                text.extend_from_slice(body);
+                text
+            }
+            None => body.to_vec(),
+        };
+        let ok = match self.algorithm {
+            HmacAlg::Sha256 => Hmac::<sha2::Sha256>::new_from_slice(&self.key)
+                .map(|mut m| {
+                    m.update(&data);
+                    m.verify_slice(&given).is_ok()
+                })
+                .unwrap_or(false),
+            HmacAlg::Sha512 => Hmac::<sha2::Sha512>::new_from_slice(&self.key)
+                .map(|mut m| {
+                    m.update(&data);
+                    m.verify_slice(&given).is_ok()
+                })
+                .unwrap_or(false),
+            HmacAlg::Sha1 => Hmac::<sha1::Sha1>::new_from_slice(&self.key)
+                .map(|mut m| {
+                    m.update(&data);
+                    m.verify_slice(&given).is_ok()
+                })
+                .unwrap_or(false),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err("the signature does not match")
+        }
+    }
+
     pub fn apply(&self, req: &mut Prepared, _env: &AuthEnv<'_>) -> Result<(), EvalError> {
         let body: &[u8] = req.body.as_ref().map(|b| b.bytes.as_slice()).unwrap_or(&[]);
         let signed = match &self.timestamp_header {
@@ -147,4 +218,13 @@ impl SignHmac {
         req.set_header(&self.header, value);
         Ok(())
     }
+}
+
+fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) || !s.is_ascii() {
+        return None;
+    }
+    (0..s.len() / 2)
+        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok())
+        .collect()
 }
