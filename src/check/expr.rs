@@ -110,7 +110,7 @@ impl Cx<'_> {
             ExprKind::JsonPath(path) => {
                 if scope.ctx != Ctx::Output {
                     self.misplaced(e.span, "`$` (a JSONPath query on the response)");
-                } else if jsonpath_rust::parser::parse_json_path(path).is_err() {
+                } else if !jsonpath_is_valid(path) {
                     self.report(
                         Diagnostic::error(
                             codes::INVALID_JSONPATH,
@@ -670,4 +670,29 @@ fn jsonpath_hint(path: &str) -> String {
         return "the query ends with `.`; name a member after it".into();
     }
     "not a valid RFC 9535 query".into()
+}
+
+/// Whether jsonpath-rust accepts `path` (RFC 9535). Remembered per thread
+/// (the answer depends only on the text): each parse costs about as much
+/// as parsing a line of rbk, and a program, checked again on every
+/// keystroke, repeats the same paths.
+fn jsonpath_is_valid(path: &str) -> bool {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    thread_local! {
+        static SEEN: RefCell<HashMap<String, bool>> = RefCell::new(HashMap::new());
+    }
+    if let Some(known) = SEEN.with(|m| m.borrow().get(path).copied()) {
+        return known;
+    }
+    let valid = jsonpath_rust::parser::parse_json_path(path).is_ok();
+    SEEN.with(|m| {
+        let mut m = m.borrow_mut();
+        // Bounded: an editor sends every half-typed path.
+        if m.len() >= 4096 {
+            m.clear();
+        }
+        m.insert(path.to_string(), valid);
+    });
+    valid
 }

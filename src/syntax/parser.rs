@@ -279,7 +279,7 @@ fn build_module(file: FileId, src: &str, mut pairs: Pairs<'_, Rule>) -> (Module,
     let mut comments = Vec::new();
     if let Some(program) = pairs.next() {
         for p in program.clone().into_inner().flatten() {
-            if p.as_rule() == Rule::COMMENT {
+            if p.as_rule() == Rule::comment {
                 comments.push(Comment {
                     text: p.as_str().trim_end().to_string(),
                     span: b.span(&p),
@@ -312,7 +312,7 @@ fn build_module(file: FileId, src: &str, mut pairs: Pairs<'_, Rule>) -> (Module,
 fn is_trivia(rule: Rule) -> bool {
     matches!(
         rule,
-        Rule::COMMENT
+        Rule::comment
             | Rule::kw_import
             | Rule::kw_instance
             | Rule::kw_integration
@@ -475,7 +475,7 @@ impl<'s> Builder<'s> {
         let s = p.as_span();
         let mut end = s.end();
         for last in p.clone().into_inner().rev() {
-            if last.as_rule() == Rule::COMMENT && last.as_span().end() >= end {
+            if last.as_rule() == Rule::comment && last.as_span().end() >= end {
                 end = last.as_span().start();
             } else {
                 break;
@@ -1119,8 +1119,7 @@ impl<'s> Builder<'s> {
             return Err(Internal(p.as_span().start()));
         }
         let span = self.span(&p);
-        if p.clone().into_inner().count() > MAX_OPERATORS * 2 || self.depth.get() >= MAX_STMT_DEPTH
-        {
+        if p.clone().into_inner().len() > MAX_OPERATORS * 2 || self.depth.get() >= MAX_STMT_DEPTH {
             self.too_complex(span, "an expression is chained or nested");
             return Ok(Expr {
                 kind: ExprKind::Null,
@@ -1134,6 +1133,14 @@ impl<'s> Builder<'s> {
     }
 
     fn expr_inner(&self, p: Pair<'_, Rule>) -> R<Expr> {
+        // Most expressions are a single operand: build it without the
+        // Pratt parser (which would return the same).
+        let mut kids = p.clone().into_inner().filter(not_trivia);
+        if let (Some(only), None) = (kids.next(), kids.next())
+            && !matches!(only.as_rule(), Rule::op_not | Rule::op_neg)
+        {
+            return self.primary(only);
+        }
         PRATT
             .map_primary(|prim| self.primary(prim))
             .map_prefix(|op, rhs| {
