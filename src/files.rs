@@ -11,8 +11,8 @@ use std::fmt;
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
-/// The default limit on the size of a file a program reads: 10 MB.
-pub const DEFAULT_MAX_BYTES: u64 = 10_000_000;
+/// The default limit on the size of a file a program reads: 10 MB (MiB).
+pub const DEFAULT_MAX_BYTES: u64 = 10 << 20;
 
 /// The directory a program may read files under, and how large they may be.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,15 +1,8 @@
 //! Sizes in bytes, as people write them.
 
-/// `64 MiB`, `1 GB`, `512 bytes`: a byte count as people write it.
+/// `64 MiB`, `1 GiB`, `512 bytes`: a byte count as people write it.
 pub fn format_size(n: u64) -> String {
-    const UNITS: [(u64, &str); 6] = [
-        (1 << 30, "GiB"),
-        (1_000_000_000, "GB"),
-        (1 << 20, "MiB"),
-        (1_000_000, "MB"),
-        (1 << 10, "KiB"),
-        (1_000, "KB"),
-    ];
+    const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
     for (size, unit) in UNITS {
         if n >= size && n.is_multiple_of(size) {
             return format!("{} {unit}", n / size);
@@ -22,8 +15,8 @@ pub fn format_size(n: u64) -> String {
 }
 
 /// `64MiB`, `10MB`, `512KB`, `1GB`, `4096`: a size as written in a program
-/// (`max_response = 1GB`) or on the command line. KB, MB and GB are powers
-/// of 1000; KiB, MiB and GiB of 1024.
+/// (`max_response = 1GB`) or on the command line. K, M and G are powers of
+/// 1024, written `KB` or `KiB` alike (SERVE.md §7: one rule for every size).
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
@@ -33,12 +26,9 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .map_err(|_| format!("`{text}` is not a size such as 64MiB, 10MB or 4096"))?;
     let mul: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
-        "kb" => 1_000,
-        "kib" => 1 << 10,
-        "mb" => 1_000_000,
-        "mib" => 1 << 20,
-        "gb" => 1_000_000_000,
-        "gib" => 1 << 30,
+        "kb" | "kib" => 1 << 10,
+        "mb" | "mib" => 1 << 20,
+        "gb" | "gib" => 1 << 30,
         _ => {
             return Err(format!(
                 "`{text}`: the unit is one of B, KB, KiB, MB, MiB, GB, GiB"
@@ -57,14 +47,16 @@ mod tests {
     #[test]
     fn sizes_parse_and_print() {
         assert_eq!(parse_size("64MiB"), Ok(64 << 20));
-        assert_eq!(parse_size("10MB"), Ok(10_000_000));
+        assert_eq!(parse_size("10MB"), Ok(10 << 20));
+        assert_eq!(parse_size("2kb"), Ok(2048));
         assert_eq!(parse_size("4096"), Ok(4096));
-        assert_eq!(parse_size("1 GB"), Ok(1_000_000_000));
+        assert_eq!(parse_size("1 GB"), Ok(1 << 30));
         assert!(parse_size("0").is_err());
         assert!(parse_size("12XB").is_err());
         assert!(parse_size("99999999999999GiB").is_err());
         assert_eq!(format_size(64 << 20), "64 MiB");
-        assert_eq!(format_size(1_000_000_000), "1 GB");
+        assert_eq!(format_size(1 << 30), "1 GiB");
+        assert_eq!(format_size(1_000_000), "1000000 bytes");
         assert_eq!(format_size(17), "17 bytes");
     }
 }

@@ -323,7 +323,7 @@ fn an_import_over_the_size_limit_is_refused_naming_the_limit() {
     let o = rbk(&dir, &["check", "main.rbk", "--max-file-size", "1KB"]);
     assert_refused(&o, &["padding"]);
     assert!(
-        o.text.contains("larger than the limit of 1 KB"),
+        o.text.contains("larger than the limit of 1 KiB"),
         "{}",
         o.text
     );

@@ -189,11 +189,7 @@ fn an_unclosed_brace_is_one_error_and_sizes_are_ints() {
         "{}",
         diags[0].message
     );
-    for (raw, bytes) in [
-        ("512KB", 512_000),
-        ("64MiB", 64 << 20),
-        ("1GB", 1_000_000_000),
-    ] {
+    for (raw, bytes) in [("512KB", 512 << 10), ("64MiB", 64 << 20), ("1GB", 1 << 30)] {
         match expr(raw).kind {
             ExprKind::Int { value, raw: r } => assert_eq!((value, r.as_str()), (bytes, raw)),
             other => panic!("{raw}: {other:?}"),

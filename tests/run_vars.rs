@@ -440,3 +440,38 @@ fn check_rejects_assigning_a_name_bound_differently_on_two_paths() {
     assert_eq!(out.code, Some(0), "{out}");
     assert!(codes(&out).is_empty(), "{out}");
 }
+
+#[test]
+fn a_secret_output_is_a_secret_for_the_checker() {
+    // Passed to a `secret` parameter: fine. Logged: a leak warning.
+    let src = r#"
+integration api {
+  base_url = "http://127.0.0.1:1"
+  auth none
+}
+
+method api.login() {
+  POST "/login"
+  output {
+    token: secret = $.token
+  }
+}
+
+method api.use(t: secret) {
+  GET "/use"
+  headers { "X-T" = t }
+}
+
+runbook main() {
+  step l = api.login()
+  step u = api.use(t: l.token)
+  log "{l.token}"
+}
+"#;
+    let out = check_source(src);
+    assert_eq!(
+        codes(&out),
+        [("rbk::secret_leak".to_string(), "warning".to_string())],
+        "{out}"
+    );
+}

@@ -4,7 +4,7 @@
 use super::Cx;
 use super::expr::Scope;
 use super::flow::*;
-use super::methods::method_outputs;
+use super::methods::{method_outputs, secret_outputs};
 use super::resolve::did_you_mean;
 use super::types::{StepTy, Ty, assignable, resolve_type};
 use crate::diagnostic::{Diagnostic, codes};
@@ -21,6 +21,7 @@ impl<'p> Cx<'p> {
                 step: step.name.clone(),
                 target,
                 outputs: Vec::new(),
+                secrets: Vec::new(),
                 succeeded: true,
                 open: true,
                 unset_by: None,
@@ -41,6 +42,7 @@ impl<'p> Cx<'p> {
                     step: step.name.clone(),
                     target,
                     outputs: method_outputs(m),
+                    secrets: secret_outputs(m),
                     succeeded: true,
                     open: false,
                     unset_by: None,
@@ -72,6 +74,7 @@ impl<'p> Cx<'p> {
                     step: step.name.clone(),
                     target,
                     outputs: keys.into_iter().map(|k| (k, Ty::Json)).collect(),
+                    secrets: Vec::new(),
                     succeeded: true,
                     open,
                     unset_by: None,

@@ -388,7 +388,7 @@ impl Cx<'_> {
                         )));
                         return T::any();
                     }
-                    return T::new(t.clone());
+                    return T::secret(t.clone(), s.secrets.contains(&field.name));
                 }
                 if s.open {
                     return T::new(Ty::Json);

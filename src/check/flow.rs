@@ -757,6 +757,7 @@ impl<'p> Cx<'p> {
                             step: f.var.name.clone(),
                             target,
                             outputs: method_outputs(m),
+                            secrets: super::methods::secret_outputs(m),
                             succeeded: true,
                             open: false,
                             unset_by: None,

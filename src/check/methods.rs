@@ -47,6 +47,23 @@ pub(crate) fn method_outputs(m: &Method) -> Vec<(String, Ty)> {
     out
 }
 
+/// The names of a method's outputs declared `secret`.
+pub(crate) fn secret_outputs(m: &Method) -> Vec<String> {
+    let mut out = Vec::new();
+    for item in &m.items {
+        if let MethodItem::Output(block) = item {
+            for field in &block.fields {
+                if let Some(t) = &field.ty
+                    && resolve_type(t).is_ok_and(|t| t.secret)
+                {
+                    out.push(field.name.name.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
 /// The type of an untyped output, from its value's shape.
 fn natural_type(e: &Expr) -> Ty {
     match &e.kind {

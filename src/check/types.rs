@@ -47,6 +47,8 @@ pub struct StepTy {
     /// `integration.method` or `run runbook`.
     pub target: String,
     pub outputs: Vec<(String, Ty)>,
+    /// The outputs declared `secret` (their values are secrets).
+    pub secrets: Vec<String>,
     /// False after an else arm that falls through: only the six result
     /// fields may be read.
     pub succeeded: bool,

@@ -31,7 +31,7 @@ pub struct Options {
 
 const VERBS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch"];
 /// The largest file a `$ref` may read.
-const MAX_REF_FILE: u64 = 64_000_000;
+const MAX_REF_FILE: u64 = 64 << 20;
 /// Deepest `$ref` chain followed (a loop of references stops here).
 const MAX_REF_CHAIN: usize = 64;
 
@@ -207,7 +207,7 @@ impl Spec {
                 let refused = match std::fs::metadata(&key) {
                     Ok(m) if !m.is_file() => Some("it is not a regular file".to_string()),
                     Ok(m) if m.len() > MAX_REF_FILE => {
-                        Some(format!("it is larger than {} MB", MAX_REF_FILE / 1_000_000))
+                        Some(format!("it is larger than {} MB", MAX_REF_FILE >> 20))
                     }
                     Ok(_) if !key.starts_with(&base) => Some(format!(
                         "it is outside the document's directory {}",

@@ -143,13 +143,6 @@ pub fn read(
                     _ => None,
                 };
                 let max_body = match opts.and_then(|o| o.get("max_body")).map(|e| &e.value) {
-                    // SERVE.md §7: in `max_body`, K, M and G are powers of 1024.
-                    Some(EntryValue::Expr { value, .. })
-                        if let ExprKind::Int { raw, .. } = &value.kind
-                            && let Some(n) = binary_size(raw) =>
-                    {
-                        n
-                    }
                     Some(EntryValue::Expr { value, .. }) => {
                         match eval(value, &Vars::new(), cx, None)
                             .map_err(|e| e.message)?
@@ -197,20 +190,6 @@ pub fn read(
         }
     }
     Ok(())
-}
-
-/// `512KB`, `4MB`, `1GB` with powers of 1024 (and the `KiB` forms).
-fn binary_size(raw: &str) -> Option<u64> {
-    let digits = raw.trim_end_matches(|c: char| c.is_ascii_alphabetic());
-    let unit = &raw[digits.len()..];
-    let n: u64 = digits.parse().ok()?;
-    let scale: u64 = match unit {
-        "KB" | "KiB" => 1 << 10,
-        "MB" | "MiB" => 1 << 20,
-        "GB" | "GiB" => 1 << 30,
-        _ => return None,
-    };
-    n.checked_mul(scale)
 }
 
 /// Why arguments could not be built: the parameter and the reason.
@@ -326,9 +305,9 @@ pub fn args_from_json(
 mod tests {
     #[test]
     fn max_body_sizes_are_binary() {
-        assert_eq!(super::binary_size("4MB"), Some(4 << 20));
-        assert_eq!(super::binary_size("512KB"), Some(512 << 10));
-        assert_eq!(super::binary_size("1GiB"), Some(1 << 30));
-        assert_eq!(super::binary_size("4096"), None);
+        // SERVE.md §7: K, M and G are powers of 1024, as for every size.
+        assert_eq!(crate::units::parse_size("4MB"), Ok(4 << 20));
+        assert_eq!(crate::units::parse_size("512KB"), Ok(512 << 10));
+        assert_eq!(crate::units::parse_size("1GiB"), Ok(1 << 30));
     }
 }
