@@ -7,10 +7,7 @@ use std::collections::HashSet;
 use std::fmt::Write;
 
 /// Words that cannot name a parameter, instance or integration.
-const RESERVED: &[&str] = &[
-    "let", "var", "step", "if", "else", "for", "in", "parallel", "wait", "log", "fail", "return",
-    "run", "true", "false", "null", "not", "and", "or", "contains",
-];
+use crate::syntax::RESERVED;
 
 /// Names a parameter should not take: inside outputs they mean the
 /// response (docs/language.md §3), and `instance` is the built-in record.

@@ -188,7 +188,7 @@ pub(crate) fn syntax_error(file: FileId, src: &str, err: &Error<Rule>) -> Diagno
 }
 
 /// Words the grammar reserves (in `ident`, `grammar/rbk.pest`).
-const RESERVED: &[&str] = &[
+pub const RESERVED: &[&str] = &[
     "let", "var", "step", "if", "else", "for", "in", "parallel", "wait", "log", "fail", "return",
     "run", "true", "false", "null", "not", "and", "or", "contains",
 ];

@@ -3,6 +3,7 @@
 
 pub mod ast;
 mod errors;
+pub use errors::RESERVED;
 pub mod format;
 pub mod highlight;
 pub mod parser;
