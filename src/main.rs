@@ -147,6 +147,9 @@ enum Command {
         /// all (one process), or api / worker with a shared PostgreSQL journal.
         #[arg(long, default_value = "all", value_parser = ["all", "api", "worker"])]
         role: String,
+        /// With a PostgreSQL journal: how long a worker holds a run without renewing (renewed every third of it).
+        #[arg(long, default_value = "30s", value_parser = cli::serve::parse_duration, value_name = "DURATION")]
+        lease: std::time::Duration,
         /// One line per run and step event: human or json.
         #[arg(long, value_enum, default_value_t = LogFormat::Human)]
         log_format: LogFormat,
@@ -533,6 +536,7 @@ fn real_main() -> ExitCode {
             grace,
             keep,
             role,
+            lease,
             log_format,
             file_args,
         } => cli::serve::run(cli::serve::ServeOptions {
@@ -547,6 +551,7 @@ fn real_main() -> ExitCode {
             grace,
             keep,
             role,
+            lease,
             log_format: match log_format {
                 LogFormat::Human => rbk::serve::log::Format::Human,
                 LogFormat::Json => rbk::serve::log::Format::Json,

@@ -52,17 +52,6 @@ pub fn run(journal: Option<&str>, action: Action, format: Format) -> u8 {
             EXIT_USAGE,
         );
     }
-    let j = match crate::serve::journal::open(&url, None) {
-        Ok(j) => j,
-        Err(m) => {
-            return fail(
-                "rbk::serve::journal",
-                &m,
-                "check the --journal URL",
-                EXIT_USAGE,
-            );
-        }
-    };
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -73,7 +62,26 @@ pub fn run(journal: Option<&str>, action: Action, format: Format) -> u8 {
             return EXIT_FAILED;
         }
     };
-    rt.block_on(act(j, action, format))
+    rt.block_on(async move {
+        let opts = crate::serve::journal::OpenOptions {
+            sealer: None,
+            lease: std::time::Duration::from_secs(30),
+            pool: 2,
+            listen: false,
+        };
+        let j = match crate::serve::journal::open(&url, opts).await {
+            Ok(j) => j,
+            Err(m) => {
+                return fail(
+                    "rbk::serve::journal",
+                    &m,
+                    "check the --journal URL (sqlite:PATH or postgres://USER@HOST/DB) and that the database is reachable",
+                    EXIT_USAGE,
+                );
+            }
+        };
+        act(j, action, format).await
+    })
 }
 
 fn human(r: &RunSummary) -> String {

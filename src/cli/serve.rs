@@ -25,6 +25,7 @@ pub struct ServeOptions {
     pub grace: Duration,
     pub keep: Duration,
     pub role: String,
+    pub lease: Duration,
     pub log_format: log::Format,
     pub files: crate::files::FileRootOptions,
 }
@@ -69,11 +70,21 @@ pub fn default_journal(first: Option<&Path>) -> String {
     format!("sqlite:{}", dir.join(".rbk").join("journal.db").display())
 }
 
-/// The sealing key: `RBK_JOURNAL_KEY`, or `journal.key` beside the file.
-pub fn sealer(journal: &str, env: &HashMap<String, String>) -> Result<Sealer, String> {
+/// The sealing key: `RBK_JOURNAL_KEY`, or `journal.key` beside the SQLite
+/// file (for PostgreSQL, in `.rbk/` beside the first path: nodes on one
+/// machine share it; nodes on several need `RBK_JOURNAL_KEY`).
+pub fn sealer(
+    journal: &str,
+    first: Option<&Path>,
+    env: &HashMap<String, String>,
+) -> Result<Sealer, String> {
     let key_file = crate::serve::journal::sqlite_path(journal)
         .map(|p| p.with_extension("key"))
-        .unwrap_or_else(|| PathBuf::from(".rbk/journal.key"));
+        .unwrap_or_else(|| {
+            crate::serve::journal::sqlite_path(&default_journal(first))
+                .map(|p| p.with_extension("key"))
+                .unwrap_or_else(|| PathBuf::from(".rbk/journal.key"))
+        });
     if let Some(dir) = key_file.parent()
         && !dir.as_os_str().is_empty()
     {
@@ -93,11 +104,21 @@ pub fn run(opts: ServeOptions) -> u8 {
             );
         }
     };
-    if opts.role != "all" {
+    let Some(role) = crate::serve::Role::parse(&opts.role) else {
         return usage(
             "rbk::serve::role",
-            &format!("--role {} needs a shared PostgreSQL journal", opts.role),
-            "this version runs one process on SQLite: use --role all (the default)",
+            &format!("`{}` is not a role", opts.role),
+            "use --role all, api or worker",
+        );
+    };
+    if opts.lease < Duration::from_millis(300) {
+        return usage(
+            "rbk::serve::lease",
+            &format!(
+                "--lease {:?} is too short to be renewed in time",
+                opts.lease
+            ),
+            "give at least 300ms; the default is 30s",
         );
     }
     let env = match environment(opts.env_file.as_deref()) {
@@ -241,7 +262,15 @@ pub fn run(opts: ServeOptions) -> u8 {
         .journal
         .clone()
         .unwrap_or_else(|| default_journal(opts.paths.first().map(PathBuf::as_path)));
-    let sealer = match sealer(&journal_url, &env) {
+    let shared = crate::serve::journal::is_postgres(&journal_url);
+    if role != crate::serve::Role::All && !shared {
+        return usage(
+            "rbk::serve::role",
+            &format!("--role {} needs a shared PostgreSQL journal", role.as_str()),
+            "pass --journal postgres://USER@HOST/DB to every node, or use --role all (one process on SQLite)",
+        );
+    }
+    let sealer = match sealer(&journal_url, opts.paths.first().map(PathBuf::as_path), &env) {
         Ok(s) => s,
         Err(m) => {
             return usage(
@@ -281,26 +310,6 @@ pub fn run(opts: ServeOptions) -> u8 {
         }
         None => None,
     };
-    let journal = match crate::serve::journal::open(&journal_url, Some(sealer.clone())) {
-        Ok(j) => j,
-        Err(m) => {
-            return usage(
-                "rbk::serve::journal",
-                &m,
-                "check the --journal URL and that its directory is writable",
-            );
-        }
-    };
-    let config = Config {
-        listen: addr,
-        max_runs: opts.max_runs,
-        max_queued: opts.max_queued,
-        api_token,
-        grace: opts.grace,
-        keep: opts.keep,
-        log: opts.log_format,
-    };
-    let server = Server::new(journal, sealer, loaded, runbooks, hooks, schedules, config);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -311,7 +320,45 @@ pub fn run(opts: ServeOptions) -> u8 {
             return EXIT_FAILED;
         }
     };
-    rt.block_on(serve(server, journal_url))
+    let open = crate::serve::journal::OpenOptions {
+        sealer: Some(&sealer),
+        lease: opts.lease,
+        // Every executing run may write while the API reads.
+        pool: (opts.max_runs as u32).clamp(4, 16) + 4,
+        listen: true,
+    };
+    let journal = match rt.block_on(crate::serve::journal::open(&journal_url, open)) {
+        Ok(j) => j,
+        Err(m) => {
+            return usage(
+                "rbk::serve::journal",
+                &m,
+                if shared {
+                    "check the --journal URL (postgres://USER:PASSWORD@HOST:PORT/DB) and that PostgreSQL is reachable"
+                } else {
+                    "check the --journal URL and that its directory is writable"
+                },
+            );
+        }
+    };
+    let shown_url = if shared {
+        crate::serve::journal::postgres::mask_url(&journal_url)
+    } else {
+        journal_url.clone()
+    };
+    let config = Config {
+        role,
+        lease: opts.lease,
+        listen: addr,
+        max_runs: opts.max_runs,
+        max_queued: opts.max_queued,
+        api_token,
+        grace: opts.grace,
+        keep: opts.keep,
+        log: opts.log_format,
+    };
+    let server = Server::new(journal, sealer, loaded, runbooks, hooks, schedules, config);
+    rt.block_on(serve(server, shown_url))
 }
 
 async fn serve(server: Arc<Server>, journal_url: String) -> u8 {
@@ -346,14 +393,24 @@ async fn serve(server: Arc<Server>, journal_url: String) -> u8 {
             return EXIT_FAILED;
         }
     }
-    tokio::spawn(server.clone().dispatch());
+    let role = server.config.role;
+    if role.executes() {
+        tokio::spawn(server.clone().dispatch());
+    }
     tokio::spawn(server.clone().poll());
     tokio::spawn(server.clone().prune());
-    for n in 0..server.schedules.len() {
-        tokio::spawn(crate::serve::schedule::run(server.clone(), n));
+    if server.journal.shared() {
+        tokio::spawn(server.clone().renew());
+        tokio::spawn(server.clone().notices());
+    }
+    if role.accepts() {
+        for n in 0..server.schedules.len() {
+            tokio::spawn(crate::serve::schedule::run(server.clone(), n));
+        }
     }
     server.log.info(&format!(
-        "listening on http://{local} (journal {journal_url}, {} webhooks, {} schedules)",
+        "listening on http://{local} (role {}, journal {journal_url}, {} webhooks, {} schedules)",
+        role.as_str(),
         server.hooks.len(),
         server.schedules.len()
     ));

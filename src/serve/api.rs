@@ -25,6 +25,9 @@ use super::triggers::typed_args;
 use crate::runtime::value::Value;
 
 pub fn router(server: Arc<Server>) -> Router {
+    if server.config.role == super::Role::Worker {
+        return worker_router(server);
+    }
     let guarded = Router::new()
         .route("/metrics", get(metrics))
         .route("/api/runs", get(list_runs))
@@ -59,6 +62,25 @@ pub fn router(server: Arc<Server>) -> Router {
                 HeaderValue::from_static("nosniff"),
             ),
         )
+        .with_state(server)
+}
+
+/// A worker serves `/healthz` and `/metrics` only (§7): webhooks and
+/// API calls go to api nodes.
+fn worker_router(server: Arc<Server>) -> Router {
+    let guarded = Router::new()
+        .route("/metrics", get(metrics))
+        .layer(axum::middleware::from_fn_with_state(server.clone(), guard));
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .merge(guarded)
+        .fallback(|| async {
+            error(
+                StatusCode::NOT_FOUND,
+                "worker_node",
+                "this node is a worker (--role worker): it executes runs only; send webhooks and API calls to a node with --role api or all".to_string(),
+            )
+        })
         .with_state(server)
 }
 

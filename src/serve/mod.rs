@@ -30,8 +30,50 @@ use crate::runtime::value::Value;
 use crate::runtime::{ErrorKind, Runtime};
 use journal::{Accepted, Ending, Journal, NewRun, RunState, seal::Sealer};
 
+/// What a node of `rbk serve` does (`--role`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Accepts webhooks and API calls, and executes runs.
+    All,
+    /// Accepts webhooks and API calls, fires schedules; executes nothing.
+    Api,
+    /// Executes runs claimed from the shared journal; serves only
+    /// `/healthz` and `/metrics`.
+    Worker,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "all" => Some(Role::All),
+            "api" => Some(Role::Api),
+            "worker" => Some(Role::Worker),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::All => "all",
+            Role::Api => "api",
+            Role::Worker => "worker",
+        }
+    }
+
+    pub fn accepts(self) -> bool {
+        self != Role::Worker
+    }
+
+    pub fn executes(self) -> bool {
+        self != Role::Api
+    }
+}
+
 /// The settings of one `rbk serve`.
 pub struct Config {
+    pub role: Role,
+    /// The lease on a run claimed from a shared journal.
+    pub lease: Duration,
     pub listen: std::net::SocketAddr,
     pub max_runs: usize,
     pub max_queued: usize,
@@ -81,6 +123,11 @@ pub struct Server {
     running: Mutex<HashMap<i64, watch::Sender<Stop>>>,
     pub draining: AtomicBool,
     drained: Notify,
+    /// Wakes the dispatcher of a shared journal (a run was queued or a
+    /// slot freed).
+    wake: Notify,
+    /// Queued runs across all nodes of a shared journal (last counted).
+    shared_queued: AtomicUsize,
     pub events: broadcast::Sender<Event>,
     pub metrics: metrics::Metrics,
     pub log: log::Logger,
@@ -115,6 +162,8 @@ impl Server {
             running: Mutex::new(HashMap::new()),
             draining: AtomicBool::new(false),
             drained: Notify::new(),
+            wake: Notify::new(),
+            shared_queued: AtomicUsize::new(0),
             events,
             metrics: metrics::Metrics::new(),
             log,
@@ -138,16 +187,30 @@ impl Server {
     }
 
     pub fn emit(&self, run: i64, kind: &'static str, data: serde_json::Value) {
+        self.journal.publish(run, kind, &data);
         let _ = self.events.send(Event { run, kind, data });
     }
 
-    /// True when the queue is full (`--max-queued`).
+    /// True when the queue is full (`--max-queued`; with a shared journal,
+    /// the runs queued on every node).
     pub fn queue_full(&self) -> bool {
-        self.queued.load(Ordering::SeqCst) >= self.config.max_queued
+        let q = if self.journal.shared() {
+            self.shared_queued.load(Ordering::SeqCst)
+        } else {
+            self.queued.load(Ordering::SeqCst)
+        };
+        q >= self.config.max_queued
     }
 
-    /// Hands a committed run to the dispatcher (once).
+    /// Hands a committed run to the dispatcher (once). With a shared
+    /// journal, runs are claimed from it instead: this only wakes the
+    /// dispatcher (other nodes are woken by the journal's notice).
     pub fn enqueue(&self, id: i64) {
+        if self.journal.shared() {
+            self.shared_queued.fetch_add(1, Ordering::SeqCst);
+            self.wake.notify_one();
+            return;
+        }
         let fresh = self.known.lock().map(|mut k| k.insert(id)).unwrap_or(false);
         if fresh {
             self.queued.fetch_add(1, Ordering::SeqCst);
@@ -213,6 +276,9 @@ impl Server {
 
     /// Takes queued runs one by one, at most `--max-runs` at once.
     pub async fn dispatch(self: Arc<Self>) {
+        if self.journal.shared() {
+            return self.dispatch_shared().await;
+        }
         let Some(mut rx) = self.queue_rx.lock().ok().and_then(|mut r| r.take()) else {
             return;
         };
@@ -241,6 +307,128 @@ impl Server {
                 }
                 drop(permit);
             });
+        }
+    }
+
+    /// Claims runs from a shared journal whenever slots are free: when
+    /// woken (a run was queued here or on another node, a run ended), and
+    /// at every tick (a third of the lease, at most a second) to find the
+    /// runs of nodes whose lease ran out.
+    async fn dispatch_shared(self: Arc<Self>) {
+        let slots = Arc::new(Semaphore::new(self.config.max_runs.max(1)));
+        let tick = (self.config.lease / 3).clamp(Duration::from_millis(50), Duration::from_secs(1));
+        let mut failing = false;
+        loop {
+            if self.draining.load(Ordering::SeqCst) {
+                return;
+            }
+            let free = slots.available_permits();
+            if free > 0 {
+                match self.journal.claim(free).await {
+                    Ok(ids) => {
+                        if failing {
+                            self.log.info("the journal answers again: claiming runs");
+                            failing = false;
+                        }
+                        let got = ids.len();
+                        for id in ids {
+                            // Claimed again while it still runs here (a
+                            // renewal was missed): the claim renewed it.
+                            let mine = self.known.lock().map(|mut k| k.insert(id)).unwrap_or(false);
+                            if !mine {
+                                continue;
+                            }
+                            let Ok(permit) = slots.clone().try_acquire_owned() else {
+                                if let Ok(mut k) = self.known.lock() {
+                                    k.remove(&id);
+                                }
+                                break;
+                            };
+                            let me = self.clone();
+                            tokio::spawn(async move {
+                                me.clone().execute(id).await;
+                                if let Ok(mut k) = me.known.lock() {
+                                    k.remove(&id);
+                                }
+                                drop(permit);
+                                me.wake.notify_one();
+                            });
+                        }
+                        // A full claim: there may be more; claim again.
+                        if got == free && got > 0 {
+                            continue;
+                        }
+                    }
+                    Err(e) => {
+                        if !failing {
+                            self.log.error(&format!(
+                                "cannot claim runs ({e}); trying again every {tick:?}"
+                            ));
+                            failing = true;
+                        }
+                    }
+                }
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(tick) => {}
+                _ = self.drained.notified() => return,
+            }
+        }
+    }
+
+    /// Renews the leases of the runs this node executes, every third of
+    /// the lease; a run whose lease was lost (another node took it over
+    /// after this one could not renew in time) stops here at once.
+    pub async fn renew(self: Arc<Self>) {
+        let every = (self.config.lease / 3).max(Duration::from_millis(50));
+        loop {
+            tokio::time::sleep(every).await;
+            let ids: Vec<i64> = match self.running.lock() {
+                Ok(r) => r.keys().copied().collect(),
+                Err(_) => continue,
+            };
+            if ids.is_empty() {
+                continue;
+            }
+            match self.journal.renew(ids.clone()).await {
+                Ok(held) => {
+                    for id in ids.into_iter().filter(|id| !held.contains(id)) {
+                        if let Ok(r) = self.running.lock()
+                            && let Some(s) = r.get(&id)
+                        {
+                            self.log.error(&format!(
+                                "run {id}: the lease is lost (this node could not renew it in time); stopping it here, another worker continues it"
+                            ));
+                            let _ = s.send(Stop::Drain);
+                        }
+                    }
+                }
+                Err(e) => self.log.error(&format!("cannot renew leases: {e}")),
+            }
+        }
+    }
+
+    /// Other nodes' notices: queued runs wake the dispatcher, live events
+    /// go to this node's listeners (Server-Sent Events, the page).
+    pub async fn notices(self: Arc<Self>) {
+        let Some(mut rx) = self.journal.notices() else {
+            return;
+        };
+        while let Some(n) = rx.recv().await {
+            match n {
+                journal::Notice::Queued | journal::Notice::Reconnected => {
+                    self.wake.notify_one();
+                }
+                journal::Notice::Event(v) => {
+                    let run = v.get("run").and_then(|r| r.as_i64());
+                    let kind = v.get("kind").and_then(|k| k.as_str()).and_then(event_kind);
+                    if let (Some(run), Some(kind)) = (run, kind) {
+                        let data = v.get("data").cloned().unwrap_or(serde_json::Value::Null);
+                        let _ = self.events.send(Event { run, kind, data });
+                    }
+                }
+            }
         }
     }
 
@@ -344,9 +532,6 @@ impl Server {
                 }
             } => None,
         };
-        if let Ok(mut r) = self.running.lock() {
-            r.remove(&id);
-        }
         hook.flush().await;
         let (state, ending) = match result {
             None => (RunState::Cancelled, cancelled()),
@@ -388,6 +573,10 @@ impl Server {
             ),
         };
         self.end(id, &row.runbook, state, ending).await;
+        // Only now: a drain waits for this run's end to be committed.
+        if let Ok(mut r) = self.running.lock() {
+            r.remove(&id);
+        }
     }
 
     async fn end(&self, id: i64, runbook: &str, state: RunState, ending: Ending) {
@@ -428,6 +617,18 @@ impl Server {
                 for id in ids {
                     self.signal_cancel(id);
                 }
+            }
+            if self.journal.shared() {
+                if let Ok(counts) = self.journal.counts().await {
+                    let q = counts
+                        .iter()
+                        .find(|(s, _)| *s == RunState::Queued)
+                        .map(|(_, n)| *n as usize)
+                        .unwrap_or(0);
+                    self.shared_queued.store(q, Ordering::SeqCst);
+                    self.metrics.queue_depth.set(q as i64);
+                }
+                continue;
             }
             if let Ok(ids) = self.journal.queued().await {
                 for id in ids {
@@ -477,6 +678,21 @@ impl Server {
     pub fn running_count(&self) -> usize {
         self.running.lock().map(|r| r.len()).unwrap_or(0)
     }
+}
+
+/// The event kinds a node sends (a kind from another node is one of them).
+fn event_kind(k: &str) -> Option<&'static str> {
+    [
+        "run_queued",
+        "run_started",
+        "run_finished",
+        "run_requeued",
+        "step_started",
+        "step_finished",
+        "log",
+    ]
+    .into_iter()
+    .find(|x| *x == k)
 }
 
 fn cancelled() -> Ending {

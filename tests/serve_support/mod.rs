@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod pg;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -177,6 +179,8 @@ pub struct Serve {
     pub extra: Vec<String>,
     pub child: Option<Child>,
     pub starts: usize,
+    /// A journal URL instead of the SQLite file in `dir` (PostgreSQL).
+    pub journal_url: Option<String>,
 }
 
 pub fn rbk() -> Command {
@@ -200,11 +204,19 @@ impl Serve {
             extra: Vec::new(),
             child: None,
             starts: 0,
+            journal_url: None,
         }
     }
 
     pub fn journal(&self) -> PathBuf {
         self.dir.path().join("journal.db")
+    }
+
+    /// The `--journal` argument.
+    pub fn journal_arg(&self) -> String {
+        self.journal_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite:{}", self.journal().display()))
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -229,7 +241,7 @@ impl Serve {
             .arg("--listen")
             .arg(format!("127.0.0.1:{}", self.port))
             .arg("--journal")
-            .arg(format!("sqlite:{}", self.journal().display()))
+            .arg(self.journal_arg())
             .args(&self.extra)
             .env_remove("RBK_JOURNAL_KEY")
             .current_dir(self.dir.path());
@@ -311,7 +323,7 @@ impl Serve {
             .arg("runs")
             .args(args)
             .arg("--journal")
-            .arg(format!("sqlite:{}", self.journal().display()))
+            .arg(self.journal_arg())
             .output()
             .unwrap();
         (

@@ -7,6 +7,7 @@
 //! journal is already masked; values that may hold secrets (arguments,
 //! responses) are handed over sealed (see [`seal`]).
 
+pub mod postgres;
 pub mod seal;
 pub mod sqlite;
 
@@ -24,6 +25,34 @@ impl std::fmt::Display for JournalError {
 }
 
 pub type JResult<T> = Result<T, JournalError>;
+
+/// How a shared journal says that this node no longer holds a run.
+const LOST: &str = "lease lost: ";
+
+impl JournalError {
+    /// This node's lease on run `id` ran out and another node holds it.
+    pub fn lost(id: i64) -> JournalError {
+        JournalError(format!(
+            "{LOST}run {id} is no longer held by this node (its lease ran out; another worker continues it)"
+        ))
+    }
+
+    pub fn is_lost(&self) -> bool {
+        self.0.starts_with(LOST)
+    }
+}
+
+/// What the other nodes of a shared journal announce.
+#[derive(Debug, Clone)]
+pub enum Notice {
+    /// A run was queued (accepted, resolved, or given back by a node).
+    Queued,
+    /// A live event of a run on another node: `{"run", "kind", "data"}`.
+    Event(serde_json::Value),
+    /// The connection for notices was lost and is being made again: some
+    /// notices may be missed, so look at the journal.
+    Reconnected,
+}
 
 /// A run's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -250,6 +279,31 @@ pub trait Journal: Send + Sync {
     fn counts(&self) -> BoxFuture<'_, JResult<Vec<(RunState, i64)>>>;
     /// Deletes finished runs that ended before `cutoff_ms`; their number.
     fn prune(&self, cutoff_ms: i64) -> BoxFuture<'_, JResult<u64>>;
+
+    /// True when many processes share the journal: runs are claimed from
+    /// it with leases ([`Journal::claim`]), not handed over in-process.
+    fn shared(&self) -> bool {
+        false
+    }
+    /// Claims up to `max` runs for this node: queued ones, and running
+    /// ones whose lease ran out (their node died). Shared journals only.
+    fn claim(&self, max: usize) -> BoxFuture<'_, JResult<Vec<i64>>> {
+        let _ = max;
+        Box::pin(async { Ok(Vec::new()) })
+    }
+    /// Renews this node's leases on `ids`; answers the ids still held.
+    fn renew(&self, ids: Vec<i64>) -> BoxFuture<'_, JResult<Vec<i64>>> {
+        Box::pin(async move { Ok(ids) })
+    }
+    /// Sends a live event to the other nodes (in order with
+    /// [`Journal::step`]). Nothing to do for a journal of one process.
+    fn publish(&self, run: i64, kind: &str, data: &serde_json::Value) {
+        let _ = (run, kind, data);
+    }
+    /// The other nodes' notices (taken once); `None` when not shared.
+    fn notices(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Notice>> {
+        None
+    }
 }
 
 /// Now, in Unix milliseconds.
@@ -260,16 +314,38 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Opens the journal named by `url` (`sqlite:PATH`, or a bare path).
-pub fn open(
-    url: &str,
-    sealer: Option<seal::Sealer>,
-) -> Result<std::sync::Arc<dyn Journal>, String> {
-    let _ = sealer;
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err(
-            "the PostgreSQL journal is not in this version of rbk yet; use sqlite:PATH".into(),
-        );
+/// True for a `postgres://` (or `postgresql://`) journal URL.
+pub fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// How to open a journal besides its URL.
+pub struct OpenOptions<'a> {
+    /// Checks (and on first use records) the sealing key: `rbk serve`.
+    pub sealer: Option<&'a seal::Sealer>,
+    /// PostgreSQL: the lease on a claimed run.
+    pub lease: std::time::Duration,
+    /// PostgreSQL: most connections.
+    pub pool: u32,
+    /// PostgreSQL: listen for the other nodes' notices.
+    pub listen: bool,
+}
+
+/// Opens the journal named by `url`: `postgres://…`, `sqlite:PATH`, or a
+/// bare path.
+pub async fn open(url: &str, opts: OpenOptions<'_>) -> Result<std::sync::Arc<dyn Journal>, String> {
+    if is_postgres(url) {
+        let pg = postgres::Postgres::open(
+            url,
+            postgres::PgOptions {
+                lease: opts.lease,
+                pool: opts.pool,
+                listen: opts.listen,
+            },
+            opts.sealer,
+        )
+        .await?;
+        return Ok(std::sync::Arc::new(pg));
     }
     let path = url.strip_prefix("sqlite:").unwrap_or(url);
     let path = path.strip_prefix("//").unwrap_or(path);
