@@ -546,3 +546,48 @@ fn api_and_worker_roles_need_a_shared_journal() {
         "{err}"
     );
 }
+
+#[test]
+#[ignore = "needs PostgreSQL's server (.ci/setup-postgres.sh)"]
+fn an_integrations_rate_holds_across_the_cluster() {
+    let pg = Pg::start();
+    let mock = Mock::start();
+    let program = r#"
+integration limited {
+  base_url = env("API_URL")
+  rate { requests = 4, per = 1s }
+}
+method limited.get(id: int) {
+  GET "/items/{id}"
+  output { name: string = $.name }
+}
+runbook one(id: int) {
+  trigger webhook "/hooks/one" { args { id = $.id } }
+  step a = limited.get(id: id)
+}
+"#;
+    let http = Http::new();
+    let mut api = node(&pg, &mock, program, "api");
+    let mut w1 = node(&pg, &mock, program, "worker");
+    let mut w2 = node(&pg, &mock, program, "worker");
+    api.start();
+    w1.start();
+    w2.start();
+    let n = 16;
+    for i in 0..n {
+        let r = http.post_json(&api.url("/hooks/one"), &json!({"id": i}));
+        assert_eq!(r.status, 202, "{}", r.text);
+    }
+    settle(&pg, Duration::from_secs(60), || {
+        format!("{}{}", w1.logs(), w2.logs())
+    });
+    let mut times: Vec<Instant> = mock.seen().iter().map(|r| r.at).collect();
+    assert_eq!(times.len(), n);
+    times.sort();
+    // 4 at once, then one every 250 ms from one bucket for both workers:
+    // the last is 3 s after the first (a bucket per worker would be 1.5 s).
+    let spread = times[n - 1] - times[0];
+    assert!(spread >= Duration::from_millis(2700), "{spread:?}");
+    // Both workers took part.
+    assert!(w1.logs().contains("succeeded") && w2.logs().contains("succeeded"));
+}

@@ -329,6 +329,13 @@ pub fn run(opts: ServeOptions) -> u8 {
     };
     let journal = match rt.block_on(crate::serve::journal::open(&journal_url, open)) {
         Ok(j) => j,
+        Err(m) if m.starts_with(crate::serve::journal::postgres::KEY_MISMATCH) => {
+            return usage(
+                "rbk::serve::journal_key",
+                &m,
+                "start every node with the same RBK_JOURNAL_KEY: the key the journal was first written with",
+            );
+        }
         Err(m) => {
             return usage(
                 "rbk::serve::journal",

@@ -72,6 +72,34 @@ pub trait RunHook: Send + Sync {
     /// Waits until `deadline`; an error when the run must stop first
     /// (cancelled, or the server drains).
     fn wait_until(&self, deadline: SystemTime) -> BoxFuture<'_, Result<(), RunError>>;
+    /// Takes a request token of `integration`'s `rate { requests, per }`
+    /// from a bucket shared by many processes (`rbk serve` on PostgreSQL);
+    /// `None` when the process's own bucket is the limit.
+    fn shared_rate<'a>(
+        &'a self,
+        integration: &'a str,
+        requests: u64,
+        per: Duration,
+    ) -> Option<BoxFuture<'a, Result<(), RunError>>> {
+        let _ = (integration, requests, per);
+        None
+    }
+}
+
+/// Waits for a token of a shared rate limit when the current run has one;
+/// false when the process's own bucket applies.
+pub async fn shared_rate(
+    integration: &str,
+    requests: u64,
+    per: Duration,
+) -> Result<bool, RunError> {
+    let Ok(scope) = RUN.try_with(|s| s.clone()) else {
+        return Ok(false);
+    };
+    match scope.hook.shared_rate(integration, requests, per) {
+        Some(wait) => wait.await.map(|_| true),
+        None => Ok(false),
+    }
 }
 
 /// The hook of the current run and its counters.

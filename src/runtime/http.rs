@@ -848,6 +848,8 @@ pub struct Pool {
 pub struct Limit {
     pub concurrency: Option<Arc<Semaphore>>,
     bucket: Option<tokio::sync::Mutex<Bucket>>,
+    /// `requests` per `per`, as declared.
+    pub rate: Option<(u64, Duration)>,
 }
 
 struct Bucket {
@@ -873,11 +875,16 @@ impl Limit {
             }
             _ => None,
         };
+        let rate = match (requests, per) {
+            (Some(r), Some(p)) if bucket.is_some() => Some((r, p)),
+            _ => None,
+        };
         Limit {
             concurrency: concurrency
                 .filter(|c| *c > 0)
                 .map(|c| Arc::new(Semaphore::new(c.min(10_000) as usize))),
             bucket,
+            rate,
         }
     }
 

@@ -195,7 +195,16 @@ impl Runtime {
                 ),
                 None => None,
             };
-            limit.take().await;
+            // Many processes on one journal share the bucket; else ours.
+            let shared = match limit.rate {
+                Some((requests, per)) => {
+                    super::durable::shared_rate(&integ.name.name, requests, per).await?
+                }
+                None => false,
+            };
+            if !shared {
+                limit.take().await;
+            }
             let started_at = SystemTime::now();
             let started = Instant::now();
             let r = send_once(&client, p).await;

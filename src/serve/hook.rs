@@ -383,6 +383,35 @@ impl RunHook for ServeHook {
         .boxed()
     }
 
+    fn shared_rate<'a>(
+        &'a self,
+        integration: &'a str,
+        requests: u64,
+        per: Duration,
+    ) -> Option<BoxFuture<'a, Result<(), RunError>>> {
+        if !self.server.journal.shared() {
+            return None;
+        }
+        Some(
+            async move {
+                loop {
+                    self.check_stop()?;
+                    match self
+                        .server
+                        .journal
+                        .take_rate(integration, requests, per)
+                        .await
+                    {
+                        Ok(wait) if wait.is_zero() => return Ok(()),
+                        Ok(wait) => tokio::time::sleep(wait).await,
+                        Err(e) => return Err(RunError::of(ErrorKind::Journal, None, e.0)),
+                    }
+                }
+            }
+            .boxed(),
+        )
+    }
+
     fn wait_until(&self, deadline: SystemTime) -> BoxFuture<'_, Result<(), RunError>> {
         async move {
             // The deadline is committed before the wait begins.

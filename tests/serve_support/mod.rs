@@ -24,6 +24,8 @@ pub struct Req {
     pub path: String,
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// When it arrived.
+    pub at: Instant,
 }
 
 impl Req {
@@ -79,6 +81,7 @@ async fn handle(State(st): State<Arc<MockState>>, req: Request) -> Response {
         path: path.clone(),
         headers,
         body: body.clone(),
+        at: Instant::now(),
     });
     if path.starts_with("/block") {
         while st.blocking.load(Ordering::SeqCst) {

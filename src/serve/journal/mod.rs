@@ -300,6 +300,18 @@ pub trait Journal: Send + Sync {
     fn publish(&self, run: i64, kind: &str, data: &serde_json::Value) {
         let _ = (run, kind, data);
     }
+    /// Takes a token of the bucket `name` (`requests` per `per`) shared by
+    /// every node: zero when taken, else how long to wait before asking
+    /// again. A journal of one process has no shared buckets.
+    fn take_rate(
+        &self,
+        name: &str,
+        requests: u64,
+        per: std::time::Duration,
+    ) -> BoxFuture<'_, JResult<std::time::Duration>> {
+        let _ = (name, requests, per);
+        Box::pin(async { Ok(std::time::Duration::ZERO) })
+    }
     /// The other nodes' notices (taken once); `None` when not shared.
     fn notices(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Notice>> {
         None

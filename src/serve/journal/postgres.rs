@@ -37,8 +37,14 @@ use tokio::sync::{mpsc, oneshot};
 use super::*;
 
 /// The versioned schema (append only: a released migration never changes).
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("migrations/postgres/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("migrations/postgres/0001_init.sql")),
+    (
+        2,
+        "rates",
+        include_str!("migrations/postgres/0002_rates.sql"),
+    ),
+];
 
 /// What `rbk serve` sets besides the URL.
 #[derive(Clone)]
@@ -80,6 +86,10 @@ impl From<sqlx::Error> for OpError {
 }
 
 type Op<T> = Result<T, OpError>;
+
+/// The start of the error of a node whose key differs from the journal's.
+pub const KEY_MISMATCH: &str =
+    "this node's journal key is not the key the journal was written with";
 
 /// How long a webhook's commit and a read wait for the database.
 const SHORT: Duration = Duration::from_secs(3);
@@ -167,10 +177,9 @@ async fn check_key(pool: &PgPool, sealer: &seal::Sealer) -> Result<(), String> {
         .map_err(|e| format!("cannot read the journal: {e}"))?;
     match sealer.open_sealed(&stored) {
         Ok(v) if v == PROBE => Ok(()),
-        _ => Err(
-            "this node's journal key is not the key the journal was written with: every node needs the same RBK_JOURNAL_KEY"
-                .into(),
-        ),
+        _ => Err(format!(
+            "{KEY_MISMATCH}: its sealed values would not open on the other nodes, nor theirs here"
+        )),
     }
 }
 
@@ -1120,6 +1129,55 @@ impl Journal for Postgres {
                 .to_string();
         }
         let _ = self.ordered.send(Ordered::Event(payload));
+    }
+
+    fn take_rate(
+        &self,
+        name: &str,
+        requests: u64,
+        per: Duration,
+    ) -> BoxFuture<'_, JResult<Duration>> {
+        let name = name.to_string();
+        let capacity = requests.max(1) as f64;
+        let per_token_ms = (per.as_secs_f64() * 1000.0 / capacity).max(0.001);
+        async move {
+            self.retry(self.long(), || async {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "INSERT INTO rbk_rates (name, tokens, last_ms) VALUES ($1, $2, rbk_now_ms())
+                     ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(&name)
+                .bind(capacity)
+                .execute(&mut *tx)
+                .await?;
+                // Refill by the time passed (the database's clock), then take one.
+                let tokens: f64 = sqlx::query_scalar(
+                    "WITH t AS (SELECT rbk_now_ms() AS now)
+                     UPDATE rbk_rates r SET tokens = least($2, r.tokens + (t.now - r.last_ms) / $3),
+                            last_ms = t.now
+                       FROM t WHERE r.name = $1 RETURNING r.tokens",
+                )
+                .bind(&name)
+                .bind(capacity)
+                .bind(per_token_ms)
+                .fetch_one(&mut *tx)
+                .await?;
+                let wait = if tokens >= 1.0 {
+                    sqlx::query("UPDATE rbk_rates SET tokens = tokens - 1 WHERE name = $1")
+                        .bind(&name)
+                        .execute(&mut *tx)
+                        .await?;
+                    Duration::ZERO
+                } else {
+                    Duration::from_secs_f64(((1.0 - tokens) * per_token_ms / 1000.0).max(0.001))
+                };
+                tx.commit().await?;
+                Ok(wait)
+            })
+            .await
+        }
+        .boxed()
     }
 
     fn notices(&self) -> Option<mpsc::UnboundedReceiver<Notice>> {
