@@ -619,12 +619,8 @@ impl Server {
                 }
             }
             if self.journal.shared() {
-                if let Ok(counts) = self.journal.counts().await {
-                    let q = counts
-                        .iter()
-                        .find(|(s, _)| *s == RunState::Queued)
-                        .map(|(_, n)| *n as usize)
-                        .unwrap_or(0);
+                if let Ok(q) = self.journal.queued_count().await {
+                    let q = q.max(0) as usize;
                     self.shared_queued.store(q, Ordering::SeqCst);
                     self.metrics.queue_depth.set(q as i64);
                 }

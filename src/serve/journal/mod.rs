@@ -300,6 +300,18 @@ pub trait Journal: Send + Sync {
     fn publish(&self, run: i64, kind: &str, data: &serde_json::Value) {
         let _ = (run, kind, data);
     }
+    /// Runs queued now (on every node of a shared journal).
+    fn queued_count(&self) -> BoxFuture<'_, JResult<i64>> {
+        Box::pin(async move {
+            Ok(self
+                .counts()
+                .await?
+                .into_iter()
+                .find(|(s, _)| *s == RunState::Queued)
+                .map(|(_, n)| n)
+                .unwrap_or(0))
+        })
+    }
     /// Takes a token of the bucket `name` (`requests` per `per`) shared by
     /// every node: zero when taken, else how long to wait before asking
     /// again. A journal of one process has no shared buckets.

@@ -1131,6 +1131,20 @@ impl Journal for Postgres {
         let _ = self.ordered.send(Ordered::Event(payload));
     }
 
+    fn queued_count(&self) -> BoxFuture<'_, JResult<i64>> {
+        async move {
+            self.retry(SHORT, || async {
+                Ok(
+                    sqlx::query_scalar("SELECT count(*) FROM rbk_runs WHERE state = 'queued'")
+                        .fetch_one(&self.pool)
+                        .await?,
+                )
+            })
+            .await
+        }
+        .boxed()
+    }
+
     fn take_rate(
         &self,
         name: &str,
