@@ -523,6 +523,17 @@ fn rbk_runs_reads_the_shared_journal_and_a_node_with_another_key_refuses_to_star
     );
     assert!(!err.contains(PASSWORD));
 
+    // No key at all: the journal keeps its own, which is not this one.
+    let mut d = node(&pg, &mock, PROGRAM, "worker");
+    d.env.retain(|(k, _)| k != "RBK_JOURNAL_KEY");
+    let out = d.command().output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("rbk::serve::journal_key"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     // A wrong password: a clear error, and the password not echoed.
     let mut c = node(&pg, &mock, PROGRAM, "all");
     c.journal_url = Some(pg.url().replace(PASSWORD, "wrong-PASSWORD-x"));
@@ -590,4 +601,36 @@ runbook one(id: int) {
     assert!(spread >= Duration::from_millis(2700), "{spread:?}");
     // Both workers took part.
     assert!(w1.logs().contains("succeeded") && w2.logs().contains("succeeded"));
+}
+
+#[test]
+#[ignore = "needs PostgreSQL's server (.ci/setup-postgres.sh)"]
+fn nodes_without_a_key_share_the_one_kept_in_the_journal() {
+    let pg = Pg::start();
+    let mock = Mock::start();
+    let http = Http::new();
+    // Each node in a directory of its own: no key file to share.
+    let mut nodes: Vec<Serve> = ["api", "worker"]
+        .iter()
+        .map(|r| {
+            let mut s = node(&pg, &mock, PROGRAM, r);
+            s.env.retain(|(k, _)| k != "RBK_JOURNAL_KEY");
+            s
+        })
+        .collect();
+    for s in &mut nodes {
+        s.start();
+    }
+    let r = http.post_json(&nodes[0].url("/hooks/order"), &json!({"id": 42}));
+    assert_eq!(r.status, 202, "{}", r.text);
+    let run = r.json()["run"].as_i64().unwrap();
+    // The worker opened the arguments the api node sealed.
+    let j = wait_state(&http, &nodes[0], run, &["succeeded", "failed"]);
+    assert_eq!(j["state"], "succeeded", "{j}\n{}", nodes[1].logs());
+    assert!(mock.seen().iter().any(|r| r.path == "/items/42"));
+    assert!(nodes[0].logs().contains("no RBK_JOURNAL_KEY"));
+    assert!(
+        !nodes[0].dir.path().join(".rbk").exists(),
+        "no key file beside the program"
+    );
 }

@@ -270,14 +270,21 @@ pub fn run(opts: ServeOptions) -> u8 {
             "pass --journal postgres://USER@HOST/DB to every node, or use --role all (one process on SQLite)",
         );
     }
-    let sealer = match sealer(&journal_url, opts.paths.first().map(PathBuf::as_path), &env) {
-        Ok(s) => s,
-        Err(m) => {
-            return usage(
-                "rbk::serve::journal_key",
-                &m,
-                "set RBK_JOURNAL_KEY to 64 hex digits, or fix the key file's permissions",
-            );
+    // On PostgreSQL without RBK_JOURNAL_KEY the key is kept in the journal
+    // itself (read after connecting); otherwise it is known now.
+    let stored_key = shared && !env.contains_key("RBK_JOURNAL_KEY");
+    let sealer = if stored_key {
+        None
+    } else {
+        match sealer(&journal_url, opts.paths.first().map(PathBuf::as_path), &env) {
+            Ok(s) => Some(s),
+            Err(m) => {
+                return usage(
+                    "rbk::serve::journal_key",
+                    &m,
+                    "set RBK_JOURNAL_KEY to 64 hex digits, or fix the key file's permissions",
+                );
+            }
         }
     };
     // One server per journal: a second would resume the same runs and send
@@ -320,14 +327,42 @@ pub fn run(opts: ServeOptions) -> u8 {
             return EXIT_FAILED;
         }
     };
-    let open = crate::serve::journal::OpenOptions {
-        sealer: Some(&sealer),
-        lease: opts.lease,
-        // Every executing run may write while the API reads.
-        pool: (opts.max_runs as u32).clamp(4, 16) + 4,
-        listen: true,
-    };
-    let journal = match rt.block_on(crate::serve::journal::open(&journal_url, open)) {
+    let opened = rt.block_on(async {
+        let pool = (opts.max_runs as u32).clamp(4, 16) + 4;
+        if shared {
+            let pg = crate::serve::journal::postgres::Postgres::open(
+                &journal_url,
+                crate::serve::journal::postgres::PgOptions {
+                    lease: opts.lease,
+                    // Every executing run may write while the API reads.
+                    pool,
+                    listen: true,
+                },
+                sealer.as_ref(),
+            )
+            .await?;
+            let sealer = match sealer {
+                Some(s) => s,
+                None => pg.stored_sealer().await?,
+            };
+            Ok((
+                Arc::new(pg) as Arc<dyn crate::serve::journal::Journal>,
+                sealer,
+            ))
+        } else {
+            let open = crate::serve::journal::OpenOptions {
+                sealer: sealer.as_ref(),
+                lease: opts.lease,
+                pool,
+                listen: true,
+            };
+            let j = crate::serve::journal::open(&journal_url, open).await?;
+            sealer
+                .map(|s| (j, s))
+                .ok_or_else(|| "no journal key".to_string())
+        }
+    });
+    let (journal, sealer) = match opened {
         Ok(j) => j,
         Err(m) if m.starts_with(crate::serve::journal::postgres::KEY_MISMATCH) => {
             return usage(
@@ -365,6 +400,11 @@ pub fn run(opts: ServeOptions) -> u8 {
         log: opts.log_format,
     };
     let server = Server::new(journal, sealer, loaded, runbooks, hooks, schedules, config);
+    if stored_key {
+        server.log.info(
+            "no RBK_JOURNAL_KEY: sealed values use the key kept in the journal database itself; set RBK_JOURNAL_KEY on every node so that a copy of the database alone does not open them",
+        );
+    }
     rt.block_on(serve(server, shown_url))
 }
 

@@ -232,6 +232,32 @@ impl Postgres {
         })
     }
 
+    /// The key kept in the journal (made by the first node that needed
+    /// one): for nodes started without `RBK_JOURNAL_KEY`. It is checked
+    /// against the journal's key check like a given key.
+    pub async fn stored_sealer(&self) -> Result<seal::Sealer, String> {
+        use chacha20poly1305::KeyInit;
+        let fresh =
+            chacha20poly1305::XChaCha20Poly1305::generate_key(&mut chacha20poly1305::aead::OsRng);
+        sqlx::query(
+            "INSERT INTO rbk_meta (name, value) VALUES ('key', $1) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(fresh.as_slice())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| format!("cannot read the journal: {e}"))?;
+        let stored: Vec<u8> = sqlx::query_scalar("SELECT value FROM rbk_meta WHERE name = 'key'")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| format!("cannot read the journal: {e}"))?;
+        let key: [u8; 32] = stored
+            .try_into()
+            .map_err(|_| "the key kept in the journal is not 32 bytes".to_string())?;
+        let sealer = seal::Sealer::from_key(&key);
+        check_key(&self.pool, &sealer).await?;
+        Ok(sealer)
+    }
+
     /// This node's name in leases: host/pid/random.
     pub fn node(&self) -> &str {
         &self.node
