@@ -328,7 +328,7 @@ pub fn run(opts: ServeOptions) -> u8 {
         }
     };
     let opened = rt.block_on(async {
-        let pool = (opts.max_runs as u32).clamp(4, 16) + 4;
+        let pool = (opts.max_runs as u32).clamp(2, 8) + 2;
         if shared {
             let pg = crate::serve::journal::postgres::Postgres::open(
                 &journal_url,
