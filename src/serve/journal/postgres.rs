@@ -196,6 +196,15 @@ impl Postgres {
             .parse()
             .map_err(|e| format!("{shown} is not a PostgreSQL URL: {e}"))?;
         let connect = connect.application_name("rbk serve");
+        // One connection first: its error says why (refused, password,
+        // no such database); a pool's says only that it timed out.
+        {
+            use sqlx::Connection;
+            let probe = sqlx::PgConnection::connect_with(&connect)
+                .await
+                .map_err(|e| format!("cannot connect to the journal {shown}: {e}"))?;
+            let _ = probe.close().await;
+        }
         let pool = PgPoolOptions::new()
             .max_connections(opts.pool.max(2))
             .acquire_timeout(Duration::from_secs(2))
