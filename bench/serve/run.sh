@@ -49,7 +49,7 @@ TOOLS=(python3 "$HERE/tools.py")
 
 log() { printf '>> %s\n' "$*" >&2; }
 rec() { printf '%s\n' "$*" | tee -a "$RES/summary.txt"; }
-load() { rec "   load: $(uptime | sed 's/.*load average/load average/')"; }
+load() { rec "   load: $(uptime | sed 's/.*load average/load average/'); $("${TOOLS[@]}" fsync "$OUT")"; }
 
 # ------------------------------------------------------------------ cleanup
 PIDS=() # process groups to stop on exit (each started with setsid)
@@ -172,7 +172,7 @@ ACCESS_LOG="$OUT/nginx-log/access.log"
 log "nginx on 127.0.0.1:$PORT and (with an access log) 127.0.0.1:$LOG_PORT"
 
 : >"$RES/summary.txt"
-rec "# bench/serve/run.sh $(date -u +%FT%TZ) on $(nproc) cores"
+rec "# bench/serve/run.sh $(date -u +%FT%TZ) on $(nproc) cores, $(git -C "$REPO" log -1 --format=%h 2>/dev/null || echo '?'), $(nginx -v 2>&1 | sed 's/.*: //'), $(oha --version)"
 
 # oha at a steady rate; prints "p50_ms p99_ms success_rate codes"
 steady() { # url, rate, name
@@ -248,13 +248,19 @@ if [[ "${SKIP_RBK:-0}" != 1 ]]; then
     { echo "error: the check run did not succeed:" >&2; curl -sS "http://127.0.0.1:$SERVE_PORT/api/runs/1" >&2; exit 1; }
   stop_group "$SERVE_PGID"
 
-  for rate in $RATES; do
-    start_serve "steady-$rate" "$PORT"
-    rec "- accept latency at ${rate}/s for ${SECONDS_PER_RATE}s (oha, coordinated-omission corrected): $(steady "$HOOK" "$rate" "rbk-steady-$rate")"
-    wait_rbk_done
-    rec "   runs: $("${TOOLS[@]}" rbk-burst "$OUT/serve-steady-$rate/journal.db" | jq -c .runs), peak RSS $(hwm "$SERVE_PGID") KiB"
-    load
-    stop_group "$SERVE_PGID"
+  # Accept latency with the journal on the disk, then on tmpfs (fsync free):
+  # an accepted webhook waits for its run's commit, so the disk's fsync
+  # latency is part of every answer.
+  for name in steady shm-steady; do
+    for rate in $RATES; do
+      start_serve "$name-$rate" "$PORT"
+      rec "- accept latency at ${rate}/s for ${SECONDS_PER_RATE}s, journal in $(jdir "$name-$rate") (oha, coordinated-omission corrected): $(steady "$HOOK" "$rate" "rbk-$name-$rate")"
+      wait_rbk_done
+      rec "   runs: $("${TOOLS[@]}" rbk-burst "$(jdir "$name-$rate")/journal.db" | jq -c .runs), peak RSS $(hwm "$SERVE_PGID") KiB"
+      load
+      stop_group "$SERVE_PGID"
+      [[ "$name" == shm-* ]] && rm -rf "$(jdir "$name-$rate")"
+    done
   done
 
   for mr in 16 64; do
@@ -298,6 +304,7 @@ if [[ "${SKIP_RBK:-0}" != 1 ]]; then
   : >"$ACCESS_LOG"
   rec "- kill -9 after $KILL_AFTER of $KILL_N concurrent webhooks answered: $("${TOOLS[@]}" fire "$HOOK" --count "$KILL_N" --first 1000 --concurrency 64 --kill-after "$KILL_AFTER" --kill-pgid "$SERVE_PGID" --out "$RES/rbk-kill-fired.json")"
   sleep 0.5
+  rec "   journal after the kill, before the restart: $("${TOOLS[@]}" rbk-burst "$(jdir kill)/journal.db" | jq -c .runs)"
   restart_serve kill "$LOG_PORT"
   wait_rbk_done
   "${TOOLS[@]}" kill-report --fired "$RES/rbk-kill-fired.json" --access-log "$ACCESS_LOG" \
@@ -403,6 +410,7 @@ EOF
   : >"$ACCESS_LOG"
   rec "- kill -9 after $KILL_AFTER of $KILL_N concurrent webhooks answered: $("${TOOLS[@]}" fire "$NHOOK" --count "$KILL_N" --first 1000 --concurrency 64 --kill-after "$KILL_AFTER" --kill-pgid "$N8N_PGID" --out "$RES/n8n-kill-fired.json")"
   sleep 0.5
+  rec "   database after the kill, before the restart: $("${TOOLS[@]}" n8n-burst "$(n8n_db kill)" | jq -c .executions)"
   home="$OUT/n8n-kill"
   n8n_vars "$home"
   setsid env "${NV[@]}" "$N8N" start >>"$home/n8n.log" 2>&1 &

@@ -8,6 +8,7 @@
   rss --pgid G --out F
       samples the summed RSS of process group G every 50 ms until SIGTERM;
       writes the largest sum (KiB) to F.
+  fsync DIR              fsync latency of the disk under DIR (context for the journal figures)
   rbk-burst DB           first accept .. last finish of the runs in an rbk journal
   rbk-serial DB          per-run time at --max-runs 1, over the runs that
                          started after the last one was accepted
@@ -94,6 +95,24 @@ def rss(a):
         with open(a.out, "w") as f:
             f.write(str(best[0]))
         time.sleep(0.05)
+
+
+def fsync(a):
+    """fsync latency of the disk under DIR: 200 appends of 4 KiB, each fsynced."""
+    path = os.path.join(a.dir, "fsync-probe")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    times = []
+    try:
+        for _ in range(200):
+            os.write(fd, b"x" * 4096)
+            t = time.perf_counter()
+            os.fsync(fd)
+            times.append((time.perf_counter() - t) * 1000)
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    times.sort()
+    print(f"fsync p50 {times[99]:.2f} ms, p99 {times[197]:.2f} ms, max {times[-1]:.2f} ms")
 
 
 def rbk_burst(a):
@@ -241,6 +260,7 @@ def main():
     for name in ("rbk-burst", "rbk-serial", "n8n-burst"):
         sub.add_parser(name).add_argument("db")
     sub.choices["n8n-burst"].add_argument("--after-id", type=int, default=0)
+    sub.add_parser("fsync").add_argument("dir")
     k = sub.add_parser("kill-report")
     k.add_argument("--fired", required=True)
     k.add_argument("--access-log", required=True)
@@ -248,7 +268,7 @@ def main():
     k.add_argument("--n8n-db")
     a = p.parse_args()
     {"fire": fire, "rss": rss, "rbk-burst": rbk_burst, "rbk-serial": rbk_serial,
-     "n8n-burst": n8n_burst, "kill-report": kill_report}[a.cmd](a)
+     "n8n-burst": n8n_burst, "kill-report": kill_report, "fsync": fsync}[a.cmd](a)
 
 
 if __name__ == "__main__":
