@@ -14,6 +14,7 @@
 #   SERVE_PORT=18787 N8N_PORT=15678  where rbk serve and n8n listen
 #   RATES="200 500"                  steady webhook rates (requests/s) for accept latency
 #   SECONDS_PER_RATE=20              how long each rate is held
+#   STEADY_JOURNALS="steady shm-steady"  rbk's journal for those: on the disk, on tmpfs
 #   BURST=2000                       webhooks of the runs/s burst
 #   SERIAL=1000                      webhooks of the --max-runs 1 run (journal overhead)
 #   LOOP=1000                        runs of the `rbk run` baseline loop
@@ -251,7 +252,7 @@ if [[ "${SKIP_RBK:-0}" != 1 ]]; then
   # Accept latency with the journal on the disk, then on tmpfs (fsync free):
   # an accepted webhook waits for its run's commit, so the disk's fsync
   # latency is part of every answer.
-  for name in steady shm-steady; do
+  for name in ${STEADY_JOURNALS:-steady shm-steady}; do
     for rate in $RATES; do
       start_serve "$name-$rate" "$PORT"
       rec "- accept latency at ${rate}/s for ${SECONDS_PER_RATE}s, journal in $(jdir "$name-$rate") (oha, coordinated-omission corrected): $(steady "$HOOK" "$rate" "rbk-$name-$rate")"

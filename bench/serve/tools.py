@@ -222,6 +222,7 @@ def kill_report(a):
         "accepted_with_several_runs": sorted(n for n in accepted if len(runs.get(n, [])) > 1),
         "runs_not_answered": sum(1 for n in runs if n not in accepted),
         "runs_all_calls_made_but_not_succeeded": 0,
+        "runs_post_sent_but_not_succeeded": 0,
         "posts_sent_twice": 0,
         "posts_sent_twice_with_one_key": 0,
         "succeeded_but_calls_missing": 0,
@@ -234,6 +235,8 @@ def kill_report(a):
         complete = c["get1"] >= 1 and c["post"] >= 1 and c["get3"] >= 1
         if complete and not any(s in ok_states for s in states):
             rep["runs_all_calls_made_but_not_succeeded"] += 1
+        if c["post"] >= 1 and not any(s in ok_states for s in states):
+            rep["runs_post_sent_but_not_succeeded"] += 1
         if any(s in ok_states for s in states) and not complete:
             rep["succeeded_but_calls_missing"] += 1
         if c["post"] > 1:
