@@ -97,7 +97,7 @@ as_pg "$PGBIN/pg_ctl" -D "$OUT/pg/data" -o "-p $PG_PORT -k $OUT/pg -c listen_add
   -l "$OUT/pg/server.log" -w start >/dev/null
 PG="postgres://rbk@127.0.0.1:$PG_PORT/postgres"
 sql() { "$PGBIN/psql" "$PG" -X -t -A -c "$1"; }
-fresh_db() { sql "DROP SCHEMA public CASCADE; CREATE SCHEMA public;" >/dev/null; }
+fresh_db() { sql "SET client_min_messages = warning; DROP SCHEMA public CASCADE; CREATE SCHEMA public;" >/dev/null; }
 
 rec "# bench/serve/cluster.sh $(date -u +%FT%TZ) on $(nproc) cores, $(git -C "$REPO" log -1 --format=%h 2>/dev/null || echo '?'), $("$PGBIN/postgres" --version), $(nginx -v 2>&1 | sed 's/.*: //'), $(oha --version)"
 
@@ -133,6 +133,24 @@ rss_sum() { # peak RSS (VmHWM) of every node now running, KiB
   echo "$s"
 }
 HOOK="http://127.0.0.1:$API_PORT/hooks/order"
+# CPU seconds used so far by the processes named $1 (postgres, rbk, nginx, oha)
+cpu_of() {
+  local p t=0 ticks
+  ticks=$(getconf CLK_TCK)
+  for p in $(pgrep -x "$1"); do
+    t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+  done
+  python3 -c "print(round($t / $ticks, 2))"
+}
+cpu_snapshot() { echo "$(cpu_of postgres) $(cpu_of rbk) $(cpu_of nginx) $(cpu_of oha)"; }
+cpu_report() { # before-snapshot, seconds of wall time
+  local b=($1) a
+  a=($(cpu_snapshot))
+  python3 -c "
+b=[float(x) for x in '${b[*]}'.split()]; a=[float(x) for x in '${a[*]}'.split()]; w=$2
+names=['postgres','rbk','nginx','oha']
+print(', '.join(f'{n} {a[i]-b[i]:.1f} s ({(a[i]-b[i])/w:.2f} cores)' for i,n in enumerate(names)))"
+}
 
 # ------------------------------------------------------------------ runs/s
 rec ""
@@ -141,13 +159,15 @@ for w in $WORKERS; do
   fresh_db
   start_node api "$API_PORT"
   for i in $(seq "$w"); do start_node worker $((API_PORT + i)) --max-runs 32; done
+  before=$(cpu_snapshot)
   oha --no-tui --output-format json -n "$BURST" -c 64 -m POST -H 'Content-Type: application/json' \
     -d '{"n": 1}' "$HOOK" >"$RES/burst-$w.json"
   wait_done
   bad=$(sql "SELECT count(*) FROM rbk_runs WHERE state <> 'succeeded'")
-  span=$(sql "SELECT (max(finished_at) - min(created_at)) / 1000.0 FROM rbk_runs")
+  span=$(sql "SELECT round((max(finished_at) - min(created_at)) / 1000.0, 2) FROM rbk_runs")
   runs=$(sql "SELECT count(*) FROM rbk_runs")
   rec "- $w worker(s): $runs runs in ${span} s = $(python3 -c "print(round($runs / $span))") runs/s (first accept to last finish), not succeeded: $bad, accepted $(jq -r '.statusCodeDistribution|tojson' "$RES/burst-$w.json"), peak RSS of all nodes $(rss_sum) KiB"
+  rec "   CPU during the burst: $(cpu_report "$before" "$span")"
   load
   stop_nodes
 done

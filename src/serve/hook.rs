@@ -135,10 +135,18 @@ impl ServeHook {
     pub async fn load(
         server: Arc<Server>,
         id: i64,
+        resumed: bool,
         stop: watch::Receiver<Stop>,
     ) -> Result<ServeHook, JournalError> {
-        let calls = server.journal.calls(id).await?;
-        let values = server.journal.values(id).await?;
+        // A run that journaled nothing yet has nothing to read back.
+        let (calls, values) = if resumed {
+            (
+                server.journal.calls(id).await?,
+                server.journal.values(id).await?,
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
         Ok(ServeHook {
             server,
             id,

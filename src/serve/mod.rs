@@ -501,7 +501,8 @@ impl Server {
         if let Ok(mut r) = self.running.lock() {
             r.insert(id, stop_tx);
         }
-        let hook = match hook::ServeHook::load(self.clone(), id, stop_rx.clone()).await {
+        let hook = match hook::ServeHook::load(self.clone(), id, row.resumed, stop_rx.clone()).await
+        {
             Ok(h) => Arc::new(h),
             Err(e) => {
                 self.log.error(&format!("run {id}: {e}"));

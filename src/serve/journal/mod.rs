@@ -132,6 +132,9 @@ pub struct RunRow {
     pub state: RunState,
     pub args_sealed: Vec<u8>,
     pub cancel: bool,
+    /// Something was journaled for it before (a request or a value): it
+    /// resumes, and its calls and values must be read.
+    pub resumed: bool,
 }
 
 /// A committed intent, and its result when there is one.

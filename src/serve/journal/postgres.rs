@@ -691,7 +691,10 @@ impl Journal for Postgres {
         async move {
             self.retry(self.long(), || async {
                 let r = sqlx::query(
-                    "SELECT id, runbook, state, args_sealed, cancel FROM rbk_runs WHERE id = $1",
+                    "SELECT id, runbook, state, args_sealed, cancel,
+                       EXISTS (SELECT 1 FROM rbk_calls WHERE run_id = $1)
+                         OR EXISTS (SELECT 1 FROM rbk_vals WHERE run_id = $1)
+                     FROM rbk_runs WHERE id = $1",
                 )
                 .bind(id)
                 .fetch_optional(&self.pool)
@@ -703,6 +706,7 @@ impl Journal for Postgres {
                     state: state_of(r.try_get(2)?),
                     args_sealed: r.try_get(3)?,
                     cancel: r.try_get(4)?,
+                    resumed: r.try_get(5)?,
                 }))
             })
             .await
@@ -711,23 +715,9 @@ impl Journal for Postgres {
     }
 
     fn start(&self, id: i64) -> BoxFuture<'_, JResult<()>> {
-        async move {
-            self.retry(self.long(), || async {
-                let mut tx = self.pool.begin().await?;
-                fence(&mut tx, id, &self.node, self.lease_ms).await?;
-                sqlx::query(
-                    "UPDATE rbk_runs SET state = 'running', started_at = coalesce(started_at, $2) WHERE id = $1",
-                )
-                .bind(id)
-                .bind(now_ms())
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(())
-            })
-            .await
-        }
-        .boxed()
+        // The claim marked it running (and its start time, the first time).
+        let _ = id;
+        async { Ok(()) }.boxed()
     }
 
     fn finish(&self, id: i64, state: RunState, ending: Ending) -> BoxFuture<'_, JResult<()>> {
@@ -735,13 +725,18 @@ impl Journal for Postgres {
             // The run's last step rows go first.
             self.barrier().await;
             let result = ending.result_shown.as_ref().map(|v| v.to_string());
+            let finished = state.is_final().then(now_ms);
             self.retry(self.long(), || async {
-                let mut tx = self.pool.begin().await?;
-                fence(&mut tx, id, &self.node, self.lease_ms).await?;
-                let finished = state.is_final().then(now_ms);
-                sqlx::query(
-                    "UPDATE rbk_runs SET state = $2, result_shown = $3, error = $4, error_code = $5,
-                     attention = $6, finished_at = $7, lease_owner = NULL, lease_until = NULL WHERE id = $1",
+                // One statement: the fence (this node holds the lease) and
+                // the update, which gives the lease up; a queued run also
+                // wakes the workers.
+                let held: i64 = sqlx::query_scalar(
+                    "WITH f AS (
+                       UPDATE rbk_runs SET state = $2, result_shown = $3, error = $4, error_code = $5,
+                              attention = $6, finished_at = $7, lease_owner = NULL, lease_until = NULL
+                        WHERE id = $1 AND lease_owner = $8 RETURNING id)
+                     SELECT count(*) FROM f
+                      WHERE $2 <> 'queued' OR pg_notify('rbk_queue', '') IS NOT NULL",
                 )
                 .bind(id)
                 .bind(state.as_str())
@@ -750,14 +745,12 @@ impl Journal for Postgres {
                 .bind(&ending.error_code)
                 .bind(&ending.attention)
                 .bind(finished)
-                .execute(&mut *tx)
+                .bind(&self.node)
+                .fetch_one(&self.pool)
                 .await?;
-                if state == RunState::Queued {
-                    sqlx::query("SELECT pg_notify('rbk_queue', '')")
-                        .execute(&mut *tx)
-                        .await?;
+                if held == 0 {
+                    return Err(OpError::Lost(id));
                 }
-                tx.commit().await?;
                 Ok(())
             })
             .await
@@ -812,15 +805,28 @@ impl Journal for Postgres {
         let at = now_ms();
         async move {
             self.retry(self.long(), || async {
-                let mut tx = self.pool.begin().await?;
-                fence(&mut tx, id, &self.node, self.lease_ms).await?;
-                insert_values(&mut tx, id, &values).await?;
-                sqlx::query(
-                    "INSERT INTO rbk_calls (run_id, path, seq, step, verb, url, idempotent, idem_header, idem_key, sends, intent_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10)
-                     ON CONFLICT (run_id, path, seq) DO UPDATE SET
-                       sends = rbk_calls.sends + CASE WHEN rbk_calls.intent_at = excluded.intent_at THEN 0 ELSE 1 END,
-                       resolution = NULL, intent_at = excluded.intent_at",
+                // Values first, in one transaction with the intent; without
+                // values (the common case), one statement does it all.
+                let mut tx = if values.is_empty() {
+                    None
+                } else {
+                    let mut tx = self.pool.begin().await?;
+                    fence(&mut tx, id, &self.node, self.lease_ms).await?;
+                    insert_values(&mut tx, id, &values).await?;
+                    Some(tx)
+                };
+                let q = sqlx::query_scalar::<_, i64>(
+                    "WITH f AS (
+                       UPDATE rbk_runs SET lease_until = greatest(coalesce(lease_until, 0), rbk_now_ms() + $12)
+                        WHERE id = $1 AND lease_owner = $11 RETURNING id),
+                     c AS (
+                       INSERT INTO rbk_calls (run_id, path, seq, step, verb, url, idempotent, idem_header, idem_key, sends, intent_at)
+                       SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10 FROM f
+                       ON CONFLICT (run_id, path, seq) DO UPDATE SET
+                         sends = rbk_calls.sends + CASE WHEN rbk_calls.intent_at = excluded.intent_at THEN 0 ELSE 1 END,
+                         resolution = NULL, intent_at = excluded.intent_at
+                       RETURNING 1)
+                     SELECT count(*) FROM f",
                 )
                 .bind(id)
                 .bind(&call.path)
@@ -832,9 +838,18 @@ impl Journal for Postgres {
                 .bind(&call.idem_header)
                 .bind(&call.idem_key)
                 .bind(at)
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
+                .bind(&self.node)
+                .bind(self.lease_ms);
+                let held = match tx.as_mut() {
+                    Some(tx) => q.fetch_one(&mut **tx).await?,
+                    None => q.fetch_one(&self.pool).await?,
+                };
+                if held == 0 {
+                    return Err(OpError::Lost(id));
+                }
+                if let Some(tx) = tx {
+                    tx.commit().await?;
+                }
                 Ok(())
             })
             .await
@@ -846,11 +861,16 @@ impl Journal for Postgres {
         let at = now_ms();
         async move {
             self.retry(self.long(), || async {
-                let mut tx = self.pool.begin().await?;
-                fence(&mut tx, id, &self.node, self.lease_ms).await?;
-                sqlx::query(
-                    "UPDATE rbk_calls SET result_at = $4, status = $5, error = $6, elapsed_ms = $7, answer_sealed = $8,
-                     resolution = NULL WHERE run_id = $1 AND path = $2 AND seq = $3",
+                let held: i64 = sqlx::query_scalar(
+                    "WITH f AS (
+                       UPDATE rbk_runs SET lease_until = greatest(coalesce(lease_until, 0), rbk_now_ms() + $10)
+                        WHERE id = $1 AND lease_owner = $9 RETURNING id),
+                     u AS (
+                       UPDATE rbk_calls c SET result_at = $4, status = $5, error = $6, elapsed_ms = $7,
+                              answer_sealed = $8, resolution = NULL
+                         FROM f WHERE c.run_id = f.id AND c.path = $2 AND c.seq = $3
+                       RETURNING 1)
+                     SELECT count(*) FROM f",
                 )
                 .bind(id)
                 .bind(&call.path)
@@ -860,9 +880,13 @@ impl Journal for Postgres {
                 .bind(&call.error)
                 .bind(call.elapsed_ms)
                 .bind(&call.answer_sealed)
-                .execute(&mut *tx)
+                .bind(&self.node)
+                .bind(self.lease_ms)
+                .fetch_one(&self.pool)
                 .await?;
-                tx.commit().await?;
+                if held == 0 {
+                    return Err(OpError::Lost(id));
+                }
                 Ok(())
             })
             .await
@@ -1117,7 +1141,8 @@ impl Journal for Postgres {
                         ORDER BY id LIMIT $2
                         FOR UPDATE SKIP LOCKED)
                      UPDATE rbk_runs r SET state = 'running', lease_owner = $1,
-                            lease_until = rbk_now_ms() + $3
+                            lease_until = rbk_now_ms() + $3,
+                            started_at = coalesce(r.started_at, rbk_now_ms())
                        FROM c WHERE r.id = c.id
                      RETURNING r.id",
                 )

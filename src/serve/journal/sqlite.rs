@@ -332,7 +332,9 @@ impl Journal for Sqlite {
     fn run(&self, id: i64) -> BoxFuture<'_, JResult<Option<RunRow>>> {
         self.read(move |c| {
             c.query_row(
-                "SELECT id, runbook, state, args_sealed, cancel FROM runs WHERE id = ?1",
+                "SELECT id, runbook, state, args_sealed, cancel,
+                   EXISTS (SELECT 1 FROM calls WHERE run_id = ?1) OR EXISTS (SELECT 1 FROM vals WHERE run_id = ?1)
+                 FROM runs WHERE id = ?1",
                 params![id],
                 |r| {
                     Ok(RunRow {
@@ -341,6 +343,7 @@ impl Journal for Sqlite {
                         state: state_of(r.get(2)?),
                         args_sealed: r.get(3)?,
                         cancel: r.get::<_, i64>(4)? != 0,
+                        resumed: r.get::<_, i64>(5)? != 0,
                     })
                 },
             )
