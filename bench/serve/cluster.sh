@@ -86,7 +86,8 @@ python3 "$BENCH_DIR/gen_data.py" "$NGX/www" 2>/dev/null
 chmod 644 "$NGX/www"/*.json
 sed -e "s|@PREFIX@|$NGX|g" -e "s|@PORT@|$PORT|g" -e "s|@WORKERS@|1|g" "$BENCH_DIR/nginx.conf.in" >"$NGX/nginx.conf"
 setsid nginx -p "$NGX" -e "$NGX/error.log" -c "$NGX/nginx.conf" &
-PIDS+=("$!")
+NGINX_PID=$!
+PIDS+=("$NGINX_PID")
 wait_http "http://127.0.0.1:$PORT/items/1"
 
 # ------------------------------------------------------------------ PostgreSQL
@@ -133,23 +134,23 @@ rss_sum() { # peak RSS (VmHWM) of every node now running, KiB
   echo "$s"
 }
 HOOK="http://127.0.0.1:$API_PORT/hooks/order"
-# CPU seconds used so far by the processes named $1 (postgres, rbk, nginx, oha)
+# CPU seconds used so far by processes $@ and their children
 cpu_of() {
-  local p t=0 ticks
-  ticks=$(getconf CLK_TCK)
-  for p in $(pgrep -x "$1"); do
+  local p t=0
+  for p in "$@" $(for q in "$@"; do pgrep -P "$q"; done); do
     t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
   done
-  python3 -c "print(round($t / $ticks, 2))"
+  python3 -c "print(round($t / $(getconf CLK_TCK), 2))"
 }
-cpu_snapshot() { echo "$(cpu_of postgres) $(cpu_of rbk) $(cpu_of nginx) $(cpu_of oha)"; }
+cpu_snapshot() {
+  echo "$(cpu_of "$(head -1 "$OUT/pg/data/postmaster.pid")") $(cpu_of "${NODE_PIDS[@]}") $(cpu_of "$NGINX_PID")"
+}
 cpu_report() { # before-snapshot, seconds of wall time
-  local b=($1) a
-  a=($(cpu_snapshot))
+  local a
+  a="$(cpu_snapshot)"
   python3 -c "
-b=[float(x) for x in '${b[*]}'.split()]; a=[float(x) for x in '${a[*]}'.split()]; w=$2
-names=['postgres','rbk','nginx','oha']
-print(', '.join(f'{n} {a[i]-b[i]:.1f} s ({(a[i]-b[i])/w:.2f} cores)' for i,n in enumerate(names)))"
+b=[float(x) for x in '$1'.split()]; a=[float(x) for x in '$a'.split()]; w=$2
+print(', '.join(f'{n} {a[i]-b[i]:.1f} s ({(a[i]-b[i])/w:.2f} cores)' for i,n in enumerate(['PostgreSQL','rbk nodes','nginx'])))"
 }
 
 # ------------------------------------------------------------------ runs/s
