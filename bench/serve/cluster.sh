@@ -14,7 +14,7 @@
 #   API_PORT=18790                     the api node (workers listen on the next ports)
 #   WORKERS="1 2 4"                    worker processes per runs/s measurement
 #   BURST=2000                         webhooks per runs/s measurement
-#   RATE=500 SECONDS_AT_RATE=20        the steady rate for accept latency
+#   RATES="200 500" SECONDS_AT_RATE=20 the steady rates for accept latency
 #   LEASE=5s                           the lease in the kill -9 measurement
 #   SKIP_BUILD=1                       use target/release/rbk as it is
 #
@@ -33,7 +33,7 @@ PG_PORT="${PG_PORT:-55440}"
 API_PORT="${API_PORT:-18790}"
 WORKERS="${WORKERS:-1 2 4}"
 BURST="${BURST:-2000}"
-RATE="${RATE:-500}"
+RATES="${RATES:-200 500}"
 SECONDS_AT_RATE="${SECONDS_AT_RATE:-20}"
 LEASE="${LEASE:-5s}"
 RES="$OUT/results"
@@ -175,18 +175,21 @@ done
 
 # ------------------------------------------------------------------ accept latency
 rec ""
-rec "## accept latency at a steady ${RATE}/s for ${SECONDS_AT_RATE} s (oha, coordinated-omission corrected), one api node, 2 workers"
-fresh_db
-start_node api "$API_PORT"
-start_node worker $((API_PORT + 1)) --max-runs 32
-start_node worker $((API_PORT + 2)) --max-runs 32
-oha --no-tui --output-format json -z "${SECONDS_AT_RATE}s" -q "$RATE" --latency-correction \
-  -c 100 -m POST -H 'Content-Type: application/json' -d '{"n": 1}' "$HOOK" >"$RES/steady.json"
-rec "- $(jq -r '"p50 \(.latencyPercentiles.p50 * 1000 | .*1000|round/1000) ms, p99 \(.latencyPercentiles.p99 * 1000 | .*1000|round/1000) ms, \(.summary.requestsPerSec|round) req/s, codes \(.statusCodeDistribution|tojson)"' "$RES/steady.json")"
-wait_done
-rec "   runs: $(sql "SELECT count(*) FROM rbk_runs WHERE state = 'succeeded'") succeeded of $(sql "SELECT count(*) FROM rbk_runs")"
-load
-stop_nodes
+for rate in $RATES; do
+  rec "## accept latency at a steady ${rate}/s for ${SECONDS_AT_RATE} s (oha, coordinated-omission corrected), one api node, 2 workers"
+  fresh_db
+  start_node api "$API_PORT"
+  start_node worker $((API_PORT + 1)) --max-runs 32
+  start_node worker $((API_PORT + 2)) --max-runs 32
+  oha --no-tui --output-format json -z "${SECONDS_AT_RATE}s" -q "$rate" --latency-correction \
+    -c 100 -m POST -H 'Content-Type: application/json' -d '{"n": 1}' "$HOOK" >"$RES/steady-$rate.json"
+  rec "- $(jq -r '"p50 \(.latencyPercentiles.p50 * 1000 | .*1000|round/1000) ms, p99 \(.latencyPercentiles.p99 * 1000 | .*1000|round/1000) ms, \(.summary.requestsPerSec|round) req/s, codes \(.statusCodeDistribution|tojson)"' "$RES/steady-$rate.json")"
+  wait_done
+  rec "   runs: $(sql "SELECT count(*) FROM rbk_runs WHERE state = 'succeeded'") succeeded of $(sql "SELECT count(*) FROM rbk_runs")"
+  load
+  stop_nodes
+  rec ""
+done
 
 # ------------------------------------------------------------------ kill -9 of a worker
 rec ""
