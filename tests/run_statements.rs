@@ -210,6 +210,25 @@ runbook endless() {
   }
   return { done: true }
 }
+
+runbook huge_range() {
+  for i in range(10000000) {
+    step s = api.item(id: i)
+    if i == 2 {
+      return { stopped_at: i }
+    }
+  }
+  return { stopped_at: -1 }
+}
+
+runbook huge_range_parallel() {
+  for i in range(10000000) parallel 4 {
+    step s = api.item(id: i)
+    if i == 2 {
+      fail "stop at {i}"
+    }
+  }
+}
 "#;
 
 /// Items answer after `delay(id)`; `/code/N` answers N; `/slow` sleeps.
@@ -537,6 +556,19 @@ fn max_steps_stops_a_long_loop() {
     assert!(err.contains("--max-steps 20"), "{out}");
     let out = rbk(&["run", &f, "endless"]);
     assert_eq!(out.ok(), json!({ "done": true }));
+}
+
+#[test]
+fn a_loop_over_the_largest_range_ends_early() {
+    // The largest range: the loop reaches its items one by one (nothing
+    // is built for the ten million), so ending it early costs what ran.
+    let s = server_with(|_| 0);
+    let (_d, file) = setup(&s);
+    let out = run(&file, "huge_range", &[]);
+    assert_eq!(out.ok(), json!({ "stopped_at": 2 }));
+    assert_eq!(s.count(), 3);
+    let out = run(&file, "huge_range_parallel", &[]);
+    assert!(out.failed().contains("stop at 2"), "{out}");
 }
 
 #[test]

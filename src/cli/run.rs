@@ -785,7 +785,7 @@ pub fn call(file: &Path, target: &str, opts: &RunOptions) -> u8 {
                 });
             }
             let mut fields = vec![("status".to_string(), Value::Int(r.status))];
-            fields.extend(r.outputs);
+            fields.extend(r.outputs.into_iter().map(|(k, v)| (k.to_string(), v)));
             Ok(Value::object(fields))
         })
     })

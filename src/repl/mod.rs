@@ -753,7 +753,7 @@ impl Session {
                 Some(Ty::Step(s)) => s
                     .outputs
                     .iter()
-                    .find(|(n, _)| n == k)
+                    .find(|(n, _)| n.as_str() == &**k)
                     .map(|(_, t)| t.to_string())
                     .unwrap_or_default(),
                 _ => v.type_name().to_string(),
@@ -831,7 +831,7 @@ fn pretty(v: &Value) -> String {
                 ("ok".to_string(), Value::Bool(s.ok)),
                 ("status".to_string(), Value::Int(s.status)),
             ];
-            fields.extend(s.outputs.iter().cloned());
+            fields.extend(s.outputs.iter().map(|(k, v)| (k.to_string(), v.clone())));
             serde_json::to_string_pretty(&Value::object(fields).to_json(false)).unwrap_or_default()
         }
         Value::Datetime(_) | Value::Duration(_) => v.to_string(),

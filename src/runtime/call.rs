@@ -146,8 +146,11 @@ impl Runtime {
                 Ok(match r {
                     Ok(v) => {
                         let outputs = match v.reveal() {
-                            Value::Object(fields) => fields.to_vec(),
-                            _ => vec![("value".to_string(), v.clone())],
+                            Value::Object(fields) => fields
+                                .iter()
+                                .map(|(k, v)| (self.name(k), v.clone()))
+                                .collect(),
+                            _ => vec![(self.name("value"), v.clone())],
                         };
                         Outcome {
                             result: StepResult {
@@ -234,11 +237,11 @@ impl Runtime {
                     .map_err(|e| self.masked(e.into()))?;
             }
             self.observer.dry_request(step, &self.describe(&shown));
-            let mut outs: Vec<(String, Value)> = Vec::new();
+            let mut outs: Vec<(Arc<str>, Value)> = Vec::new();
             for item in &m.items {
                 if let MethodItem::Output(o) = item {
                     for f in &o.fields {
-                        outs.push((f.name.name.clone(), Value::Unknown));
+                        outs.push((self.name(&f.name.name), Value::Unknown));
                     }
                 }
             }
@@ -342,10 +345,20 @@ impl Runtime {
         m: &Method,
         vars: &Vars,
         response: &Response,
-    ) -> Result<Vec<(String, Value)>, (ErrorKind, String)> {
+    ) -> Result<Vec<(Arc<str>, Value)>, (ErrorKind, String)> {
         let paths = lazy_paths(m);
         response.prefetch(&paths.iter().map(String::as_str).collect::<Vec<_>>());
-        let mut out = Vec::new();
+        // Exactly as many as declared: a step result lives as long as its
+        // variable (a loop keeps one per item), so no spare capacity.
+        let declared = m
+            .items
+            .iter()
+            .map(|i| match i {
+                MethodItem::Output(b) => b.fields.len(),
+                _ => 0,
+            })
+            .sum();
+        let mut out = Vec::with_capacity(declared);
         for item in &m.items {
             let MethodItem::Output(block) = item else {
                 continue;
@@ -387,7 +400,7 @@ impl Runtime {
                 if v.is_secret() {
                     self.cx.redactor.register(&v.to_text());
                 }
-                out.push((f.name.name.clone(), v));
+                out.push((self.name(&f.name.name), v));
             }
         }
         Ok(out)

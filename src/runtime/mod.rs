@@ -287,6 +287,8 @@ pub struct Runtime {
     lean_results: bool,
     /// OAuth2 and JWT tokens, shared by every step of the run.
     pub tokens: auth::token_cache::TokenCache,
+    /// Output names, one shared copy each (a loop keeps a result per item).
+    names: Mutex<std::collections::HashSet<Arc<str>>>,
 }
 
 impl Runtime {
@@ -304,7 +306,21 @@ impl Runtime {
             keep_exchanges: false,
             lean_results: false,
             tokens: auth::token_cache::TokenCache::in_memory(),
+            names: Mutex::new(std::collections::HashSet::new()),
         }
+    }
+
+    /// The one shared copy of an output name.
+    pub(crate) fn name(&self, name: &str) -> Arc<str> {
+        let Ok(mut names) = self.names.lock() else {
+            return Arc::from(name);
+        };
+        if let Some(n) = names.get(name) {
+            return n.clone();
+        }
+        let n: Arc<str> = Arc::from(name);
+        names.insert(n.clone());
+        n
     }
 
     /// Stops a run that executes more than `n` statements.

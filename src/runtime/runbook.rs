@@ -262,17 +262,33 @@ impl Runtime {
             }
             return Ok(Flow::Normal);
         }
-        let items = match self.eval(&f.iter, env)? {
-            Value::Unknown => vec![Value::Unknown],
+        // The items one by one: a `range` is never built as a list, and a
+        // list's items are cloned as they are reached.
+        let (count, items): (usize, Box<dyn Iterator<Item = Value> + Send>) = match self
+            .eval(&f.iter, env)?
+        {
+            Value::Unknown => (1, Box::new(std::iter::once(Value::Unknown))),
             v => match v.reveal() {
                 Value::List(items) => {
                     // Once for the list, not once per item: `is_secret`
                     // looks through the whole list.
                     let secret = v.is_secret();
-                    items.iter().map(|i| i.clone().taint(secret)).collect()
+                    let list = items.clone();
+                    (
+                        list.len(),
+                        Box::new((0..list.len()).map(move |i| list[i].clone().taint(secret))),
+                    )
                 }
-                Value::Null => Vec::new(),
-                Value::Range(a, b) => (*a..=*b).map(Value::Int).collect(),
+                Value::Null => (0, Box::new(std::iter::empty())),
+                Value::Range(a, b) => {
+                    let (a, b) = (*a, *b);
+                    let n = if b >= a {
+                        usize::try_from(b.abs_diff(a)).map_or(usize::MAX, |d| d.saturating_add(1))
+                    } else {
+                        0
+                    };
+                    (n, Box::new((a..=b).map(Value::Int)))
+                }
                 other => {
                     return Err(RunError::of(
                         ErrorKind::Eval,
@@ -289,8 +305,12 @@ impl Runtime {
             .filter(|n| env.contains_key(n))
             .collect();
         if f.parallel.is_none() {
-            let mut per_step: Vec<Vec<Value>> = vec![Vec::new(); steps.len()];
-            for (n, item) in items.into_iter().enumerate() {
+            // A list per step, sized once (a long loop's results are most of
+            // its memory: no doubling slack).
+            let mut per_step: Vec<Vec<Value>> = (0..steps.len())
+                .map(|_| Vec::with_capacity(count.min(1 << 20)))
+                .collect();
+            for (n, item) in items.enumerate() {
                 let mut local = item_scope(env);
                 local.insert(f.var.name.clone(), item);
                 let flow = super::durable::within(n, self.block(&f.body.stmts, &mut local)).await?;
@@ -310,8 +330,7 @@ impl Runtime {
             return Ok(Flow::Normal);
         }
         let base: &Vars = env;
-        let count = items.len();
-        let futures = items.into_iter().enumerate().map(|(n, item)| {
+        let futures = items.enumerate().map(|(n, item)| {
             let mut local = base.clone();
             local.insert(f.var.name.clone(), item);
             async move {
@@ -326,21 +345,29 @@ impl Runtime {
         let parallel = parallel.min(super::client::max_parallel());
         let mut stream = futures_util::stream::iter(futures).buffer_unordered(parallel);
         // Only the steps' values are kept of a finished item, not its scope.
-        let mut per_step: Vec<Vec<Option<Value>>> = vec![vec![None; count]; steps.len()];
+        // Slots in item order, sized once (grown only if the count was
+        // capped).
+        let mut per_step: Vec<Vec<Option<Value>>> = (0..steps.len())
+            .map(|_| vec![None; count.min(1 << 20)])
+            .collect();
         while let Some(r) = stream.next().await {
             let (n, mut local, flow) = r?;
             if let Flow::Return(v) = flow {
                 return Ok(Flow::Return(v));
             }
             for (i, name) in steps.iter().enumerate() {
-                if let Some(slot) = per_step[i].get_mut(n) {
-                    *slot = local.remove(name);
+                let slots = &mut per_step[i];
+                if n >= slots.len() {
+                    slots.resize(n + 1, None);
                 }
+                slots[n] = local.remove(name);
             }
         }
         drop(stream);
         for (name, list) in steps.into_iter().zip(per_step) {
-            env.insert(name, Value::list(list.into_iter().flatten().collect()));
+            let mut values = Vec::with_capacity(list.iter().filter(|v| v.is_some()).count());
+            values.extend(list.into_iter().flatten());
+            env.insert(name, Value::list(values));
         }
         Ok(Flow::Normal)
     }

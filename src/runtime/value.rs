@@ -58,7 +58,8 @@ pub struct StepResult {
     /// The kind of `error` (its code for reports), when the step failed.
     pub error_kind: Option<super::ErrorKind>,
     pub elapsed: Duration,
-    pub outputs: Vec<(String, Value)>,
+    /// Output names are shared by every result of the method (interned).
+    pub outputs: Vec<(Arc<str>, Value)>,
 }
 
 impl StepResult {
@@ -82,7 +83,7 @@ impl StepResult {
                 return self
                     .outputs
                     .iter()
-                    .find(|(k, _)| k == name)
+                    .find(|(k, _)| &**k == name)
                     .map(|(_, v)| v.clone());
             }
         })
@@ -195,7 +196,7 @@ impl Value {
                 m.insert("ok".into(), J::Bool(s.ok));
                 m.insert("status".into(), J::from(s.status));
                 for (k, v) in &s.outputs {
-                    m.insert(k.clone(), v.to_json(reveal));
+                    m.insert(k.to_string(), v.to_json(reveal));
                 }
                 J::Object(m)
             }
@@ -270,7 +271,7 @@ impl serde::Serialize for Ordered<'_> {
                 map.serialize_entry("ok", &st.ok)?;
                 map.serialize_entry("status", &st.status)?;
                 for (k, v) in &st.outputs {
-                    map.serialize_entry(k, &Ordered(v, reveal))?;
+                    map.serialize_entry(&**k, &Ordered(v, reveal))?;
                 }
                 map.end()
             }

@@ -511,7 +511,7 @@ impl Observer for StepObserver {
         let outputs = serde_json::Value::Object(
             r.outputs
                 .iter()
-                .map(|(k, v)| (k.clone(), v.to_json(false)))
+                .map(|(k, v)| (k.to_string(), v.to_json(false)))
                 .collect(),
         );
         let outputs = serde_json::from_str(&hook.server.mask(&outputs.to_string())).ok();
