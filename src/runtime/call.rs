@@ -237,7 +237,7 @@ impl Runtime {
                     .map_err(|e| self.masked(e.into()))?;
             }
             self.observer.dry_request(step, &self.describe(&shown));
-            let mut outs: Vec<(Arc<str>, Value)> = Vec::new();
+            let mut outs: super::value::Outputs = Vec::new();
             for item in &m.items {
                 if let MethodItem::Output(o) = item {
                     for f in &o.fields {
@@ -345,7 +345,7 @@ impl Runtime {
         m: &Method,
         vars: &Vars,
         response: &Response,
-    ) -> Result<Vec<(Arc<str>, Value)>, (ErrorKind, String)> {
+    ) -> Result<super::value::Outputs, (ErrorKind, String)> {
         let paths = lazy_paths(m);
         response.prefetch(&paths.iter().map(String::as_str).collect::<Vec<_>>());
         // Exactly as many as declared: a step result lives as long as its

@@ -47,6 +47,9 @@ pub enum Certificate {
     },
 }
 
+/// A step's outputs: (name, value), names shared across results.
+pub type Outputs = Vec<(Arc<str>, Value)>;
+
 /// The result of a step: the six fields every result has, plus outputs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepResult {
@@ -59,7 +62,7 @@ pub struct StepResult {
     pub error_kind: Option<super::ErrorKind>,
     pub elapsed: Duration,
     /// Output names are shared by every result of the method (interned).
-    pub outputs: Vec<(Arc<str>, Value)>,
+    pub outputs: Outputs,
 }
 
 impl StepResult {
