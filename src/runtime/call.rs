@@ -156,8 +156,7 @@ impl Runtime {
                             result: StepResult {
                                 ok: true,
                                 status: 0,
-                                headers: Vec::new(),
-                                body: String::new(),
+                                raw: None,
                                 error: None,
                                 error_kind: None,
                                 elapsed,
@@ -172,8 +171,7 @@ impl Runtime {
                         result: StepResult {
                             ok: false,
                             status: 0,
-                            headers: Vec::new(),
-                            body: String::new(),
+                            raw: None,
                             error: Some(e.message),
                             error_kind: Some(e.kind),
                             elapsed,
@@ -249,8 +247,7 @@ impl Runtime {
                 result: StepResult {
                     ok: true,
                     status: 0,
-                    headers: Vec::new(),
-                    body: String::new(),
+                    raw: None,
                     error: None,
                     error_kind: None,
                     elapsed: Duration::ZERO,
@@ -276,8 +273,7 @@ impl Runtime {
                     result: StepResult {
                         ok: false,
                         status: 0,
-                        headers: Vec::new(),
-                        body: String::new(),
+                        raw: None,
                         error: Some(self.mask(&msg)),
                         error_kind: Some(kind),
                         elapsed: started.elapsed(),
@@ -293,12 +289,12 @@ impl Runtime {
         let mut result = StepResult {
             ok: true,
             status: response.status as i64,
-            headers: if keep {
-                response.headers.clone()
-            } else {
-                Vec::new()
-            },
-            body: if keep { response.text() } else { String::new() },
+            raw: keep.then(|| {
+                Box::new(super::value::RawResponse {
+                    headers: response.headers.clone(),
+                    body: response.text(),
+                })
+            }),
             error: None,
             error_kind: None,
             elapsed,

@@ -110,8 +110,8 @@ impl Runtime {
             if !self.cx.dry_run {
                 let response = Response::new(
                     result.status as u16,
-                    result.headers.clone(),
-                    result.body.clone().into_bytes(),
+                    result.headers().to_vec(),
+                    result.body().as_bytes().to_vec(),
                 );
                 let base_url = response_req.url.clone();
                 let mut follow = |url: String| {

@@ -365,8 +365,8 @@ impl Runtime {
         }
         drop(stream);
         for (name, list) in steps.into_iter().zip(per_step) {
-            let mut values = Vec::with_capacity(list.iter().filter(|v| v.is_some()).count());
-            values.extend(list.into_iter().flatten());
+            // In place: the slots become the list (no second copy at the peak).
+            let values: Vec<Value> = list.into_iter().filter_map(|v| v).collect();
             env.insert(name, Value::list(values));
         }
         Ok(Flow::Normal)

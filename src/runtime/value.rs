@@ -55,8 +55,9 @@ pub type Outputs = Vec<(Arc<str>, Value)>;
 pub struct StepResult {
     pub ok: bool,
     pub status: i64,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
+    /// The response's headers and body, kept only when the program may
+    /// read them (`.headers`, `.body`): a loop keeps a result per item.
+    pub raw: Option<Box<RawResponse>>,
     pub error: Option<String>,
     /// The kind of `error` (its code for reports), when the step failed.
     pub error_kind: Option<super::ErrorKind>,
@@ -65,18 +66,42 @@ pub struct StepResult {
     pub outputs: Outputs,
 }
 
+/// A step's response headers and body as its result keeps them.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RawResponse {
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
 impl StepResult {
+    /// The response headers (none kept, or none received: empty).
+    pub fn headers(&self) -> &[(String, String)] {
+        self.raw.as_ref().map_or(&[], |r| &r.headers)
+    }
+
+    /// The response body as text (none kept, or none received: empty).
+    pub fn body(&self) -> &str {
+        self.raw.as_ref().map_or("", |r| &r.body)
+    }
+
+    /// Keeps `headers` and `body` (nothing when both are empty).
+    pub fn with_raw(mut self, headers: Vec<(String, String)>, body: String) -> StepResult {
+        self.raw = (!headers.is_empty() || !body.is_empty())
+            .then(|| Box::new(RawResponse { headers, body }));
+        self
+    }
+
     pub fn field(&self, name: &str) -> Option<Value> {
         Some(match name {
             "ok" => Value::Bool(self.ok),
             "status" => Value::Int(self.status),
             "headers" => Value::Object(Arc::new(
-                self.headers
+                self.headers()
                     .iter()
                     .map(|(k, v)| (k.to_ascii_lowercase(), Value::str(v)))
                     .collect(),
             )),
-            "body" => Value::str(&self.body),
+            "body" => Value::str(self.body()),
             "error" => match &self.error {
                 Some(e) => Value::str(e),
                 None => Value::Null,
