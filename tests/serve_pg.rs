@@ -646,3 +646,71 @@ fn nodes_without_a_key_share_the_one_kept_in_the_journal() {
         "no key file beside the program"
     );
 }
+
+#[test]
+#[ignore = "needs PostgreSQL's server (.ci/setup-postgres.sh)"]
+fn an_integrations_concurrency_holds_across_the_cluster() {
+    let pg = Pg::start();
+    let mock = Mock::start();
+    mock.state
+        .slow_ms
+        .store(300, std::sync::atomic::Ordering::SeqCst);
+    let program = r#"
+integration narrow {
+  base_url = env("API_URL")
+  rate { concurrency = 2 }
+}
+method narrow.get(id: int) {
+  GET "/slow/{id}"
+  output { name: string = $.name }
+}
+runbook one(id: int) {
+  trigger webhook "/hooks/one" { args { id = $.id } }
+  step a = narrow.get(id: id)
+}
+"#;
+    let http = Http::new();
+    let mut api = node(&pg, &mock, program, "api");
+    // Two runs at most per worker: both workers run at once, and a limit
+    // per worker would let four requests through.
+    let mut workers: Vec<Serve> = (0..2)
+        .map(|_| {
+            let mut w = node(&pg, &mock, program, "worker");
+            let at = w.extra.iter().position(|a| a == "--max-runs").unwrap();
+            w.extra[at + 1] = "2".into();
+            w
+        })
+        .collect();
+    api.start();
+    for w in &mut workers {
+        w.start();
+    }
+    for i in 0..8 {
+        let r = http.post_json(&api.url("/hooks/one"), &json!({"id": i}));
+        assert_eq!(r.status, 202, "{}", r.text);
+    }
+    let states = settle(&pg, Duration::from_secs(60), || {
+        workers.iter().map(|w| w.logs()).collect()
+    });
+    assert_eq!(states.get("succeeded").copied(), Some(8), "{states:?}");
+    let most = mock
+        .state
+        .max_inflight
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        most, 2,
+        "at most two requests in flight across both workers"
+    );
+    for w in &workers {
+        assert!(
+            w.logs().contains("succeeded"),
+            "both workers ran: {}",
+            w.logs()
+        );
+    }
+    // Every slot was given back.
+    assert_eq!(
+        pg.count("SELECT count(*) FROM rbk_slots WHERE owner IS NOT NULL"),
+        0
+    );
+}

@@ -84,6 +84,52 @@ pub trait RunHook: Send + Sync {
         let _ = (integration, requests, per);
         None
     }
+    /// Takes one of `slots` request slots of `integration`'s
+    /// `concurrency`, shared by many processes, held for at most `hold`;
+    /// `None` when the process's own semaphore is the limit.
+    fn shared_slot<'a>(
+        &'a self,
+        integration: &'a str,
+        slots: u64,
+        hold: Duration,
+    ) -> Option<BoxFuture<'a, Result<SharedSlot, RunError>>> {
+        let _ = (integration, slots, hold);
+        None
+    }
+}
+
+/// A request slot taken from a limit shared by many processes: given back
+/// when dropped.
+pub struct SharedSlot(Option<Box<dyn FnOnce() + Send>>);
+
+impl SharedSlot {
+    pub fn new(give_back: impl FnOnce() + Send + 'static) -> SharedSlot {
+        SharedSlot(Some(Box::new(give_back)))
+    }
+}
+
+impl Drop for SharedSlot {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f();
+        }
+    }
+}
+
+/// Takes a request slot of a shared `concurrency` when the current run has
+/// one; `None` when the process's own semaphore applies.
+pub async fn shared_slot(
+    integration: &str,
+    slots: u64,
+    hold: Duration,
+) -> Result<Option<SharedSlot>, RunError> {
+    let Ok(scope) = RUN.try_with(|s| s.clone()) else {
+        return Ok(None);
+    };
+    match scope.hook.shared_slot(integration, slots, hold) {
+        Some(take) => take.await.map(Some),
+        None => Ok(None),
+    }
 }
 
 /// Waits for a token of a shared rate limit when the current run has one;

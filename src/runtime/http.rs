@@ -850,6 +850,8 @@ pub struct Limit {
     bucket: Option<tokio::sync::Mutex<Bucket>>,
     /// `requests` per `per`, as declared.
     pub rate: Option<(u64, Duration)>,
+    /// `concurrency`, as declared.
+    pub slots: Option<u64>,
 }
 
 struct Bucket {
@@ -879,12 +881,12 @@ impl Limit {
             (Some(r), Some(p)) if bucket.is_some() => Some((r, p)),
             _ => None,
         };
+        let slots = concurrency.filter(|c| *c > 0).map(|c| c.min(10_000));
         Limit {
-            concurrency: concurrency
-                .filter(|c| *c > 0)
-                .map(|c| Arc::new(Semaphore::new(c.min(10_000) as usize))),
+            concurrency: slots.map(|c| Arc::new(Semaphore::new(c as usize))),
             bucket,
             rate,
+            slots,
         }
     }
 

@@ -186,7 +186,20 @@ impl Runtime {
                 .await
                 .map_err(|e| self.masked(e.into()))?;
             let p = &authorized;
+            // Many processes on one journal share the slots; else ours.
+            let slot = match limit.slots {
+                Some(n) => {
+                    super::durable::shared_slot(
+                        &integ.name.name,
+                        n,
+                        p.timeout + Duration::from_secs(5),
+                    )
+                    .await?
+                }
+                None => None,
+            };
             let _permit = match &limit.concurrency {
+                Some(_) if slot.is_some() => None,
                 Some(s) => Some(
                     s.clone()
                         .acquire_owned()
@@ -210,6 +223,7 @@ impl Runtime {
             let r = send_once(&client, p).await;
             let elapsed = started.elapsed();
             drop(_permit);
+            drop(slot);
             if self.records() {
                 self.record(self.exchange(
                     step,

@@ -420,6 +420,52 @@ impl RunHook for ServeHook {
         )
     }
 
+    fn shared_slot<'a>(
+        &'a self,
+        integration: &'a str,
+        slots: u64,
+        hold: Duration,
+    ) -> Option<BoxFuture<'a, Result<crate::runtime::durable::SharedSlot, RunError>>> {
+        if !self.server.journal.shared() {
+            return None;
+        }
+        Some(
+            async move {
+                let mut pause = Duration::from_millis(5);
+                loop {
+                    self.check_stop()?;
+                    match self
+                        .server
+                        .journal
+                        .take_slot(integration, slots, hold)
+                        .await
+                    {
+                        Ok(Some((slot, token))) => {
+                            let journal = self.server.journal.clone();
+                            let name = integration.to_string();
+                            return Ok(crate::runtime::durable::SharedSlot::new(move || {
+                                // Given back after the request, without
+                                // holding up the run; a slot not given back
+                                // frees itself when its hold runs out.
+                                if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                                    rt.spawn(async move {
+                                        let _ = journal.give_slot(&name, slot, &token).await;
+                                    });
+                                }
+                            }));
+                        }
+                        Ok(None) => {
+                            tokio::time::sleep(pause).await;
+                            pause = (pause * 2).min(Duration::from_millis(100));
+                        }
+                        Err(e) => return Err(RunError::of(ErrorKind::Journal, None, e.0)),
+                    }
+                }
+            }
+            .boxed(),
+        )
+    }
+
     fn wait_until(&self, deadline: SystemTime) -> BoxFuture<'_, Result<(), RunError>> {
         async move {
             // The deadline is committed before the wait begins.

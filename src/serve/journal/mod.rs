@@ -327,6 +327,24 @@ pub trait Journal: Send + Sync {
         let _ = (name, requests, per);
         Box::pin(async { Ok(std::time::Duration::ZERO) })
     }
+    /// Takes a free slot (of `slots`) of the request limit `name` shared by
+    /// every node, held until given back or for `hold` at most (a node
+    /// that dies gives nothing back); `(slot, token)`, or `None` when all
+    /// are taken.
+    fn take_slot(
+        &self,
+        name: &str,
+        slots: u64,
+        hold: std::time::Duration,
+    ) -> BoxFuture<'_, JResult<Option<(i32, String)>>> {
+        let _ = (name, slots, hold);
+        Box::pin(async { Ok(None) })
+    }
+    /// Gives back a slot taken with [`Journal::take_slot`].
+    fn give_slot(&self, name: &str, slot: i32, token: &str) -> BoxFuture<'_, JResult<()>> {
+        let _ = (name, slot, token);
+        Box::pin(async { Ok(()) })
+    }
     /// The other nodes' notices (taken once); `None` when not shared.
     fn notices(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Notice>> {
         None

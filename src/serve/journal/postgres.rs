@@ -44,6 +44,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "rates",
         include_str!("migrations/postgres/0002_rates.sql"),
     ),
+    (
+        3,
+        "slots",
+        include_str!("migrations/postgres/0003_slots.sql"),
+    ),
 ];
 
 /// What `rbk serve` sets besides the URL.
@@ -1248,6 +1253,71 @@ impl Journal for Postgres {
                 };
                 tx.commit().await?;
                 Ok(wait)
+            })
+            .await
+        }
+        .boxed()
+    }
+
+    fn take_slot(
+        &self,
+        name: &str,
+        slots: u64,
+        hold: Duration,
+    ) -> BoxFuture<'_, JResult<Option<(i32, String)>>> {
+        let name = name.to_string();
+        let slots = slots.clamp(1, 10_000) as i32;
+        let hold_ms = hold.as_millis().min(i64::MAX as u128) as i64;
+        async move {
+            self.retry(self.long(), || async {
+                let token = format!("{}/{}", self.node, uuid::Uuid::new_v4().simple());
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "INSERT INTO rbk_slots (name, slot)
+                     SELECT $1, g FROM generate_series(0, $2 - 1) g ON CONFLICT DO NOTHING",
+                )
+                .bind(&name)
+                .bind(slots)
+                .execute(&mut *tx)
+                .await?;
+                // A free slot, or one whose holder died (its hold ran out).
+                let slot: Option<i32> = sqlx::query_scalar(
+                    "UPDATE rbk_slots s SET owner = $3, until_ms = rbk_now_ms() + $4
+                      WHERE (s.name, s.slot) = (
+                        SELECT name, slot FROM rbk_slots
+                         WHERE name = $1 AND slot < $2
+                           AND (owner IS NULL OR until_ms < rbk_now_ms())
+                         ORDER BY slot LIMIT 1 FOR UPDATE SKIP LOCKED)
+                     RETURNING s.slot",
+                )
+                .bind(&name)
+                .bind(slots)
+                .bind(&token)
+                .bind(hold_ms)
+                .fetch_optional(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(slot.map(|s| (s, token)))
+            })
+            .await
+        }
+        .boxed()
+    }
+
+    fn give_slot(&self, name: &str, slot: i32, token: &str) -> BoxFuture<'_, JResult<()>> {
+        let (name, token) = (name.to_string(), token.to_string());
+        async move {
+            self.retry(SHORT, || async {
+                sqlx::query(
+                    "UPDATE rbk_slots SET owner = NULL, until_ms = NULL
+                      WHERE name = $1 AND slot = $2 AND owner = $3",
+                )
+                .bind(&name)
+                .bind(slot)
+                .bind(&token)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
             })
             .await
         }
