@@ -714,3 +714,57 @@ runbook one(id: int) {
         0
     );
 }
+
+#[test]
+#[ignore = "needs PostgreSQL's server (.ci/setup-postgres.sh)"]
+fn a_delivery_id_starts_one_run_whichever_node_gets_it() {
+    let pg = Pg::start();
+    let mock = Mock::start();
+    let program = format!(
+        "{PROGRAM}\nrunbook once(id: int) {{\n  trigger webhook \"/hooks/once\" {{\n    dedupe = header(\"X-Delivery\")\n    args {{ id = $.id }}\n  }}\n  step a = api.get_item(id: id)\n}}\n"
+    );
+    let http = Http::new();
+    let mut a = node(&pg, &mock, &program, "all");
+    let mut b = node(&pg, &mock, &program, "api");
+    a.start();
+    b.start();
+    // The same delivery sent to both nodes at once, several times over.
+    let answers: Vec<Answer> = std::thread::scope(|s| {
+        let sends: Vec<_> = (0..6)
+            .map(|i| {
+                let url = if i % 2 == 0 {
+                    a.url("/hooks/once")
+                } else {
+                    b.url("/hooks/once")
+                };
+                let http = &http;
+                s.spawn(move || {
+                    http.send(
+                        http.client
+                            .post(url)
+                            .header("content-type", "application/json")
+                            .header("X-Delivery", "d-1")
+                            .body(json!({"id": 7}).to_string()),
+                    )
+                })
+            })
+            .collect();
+        sends.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    let runs: HashSet<i64> = answers
+        .iter()
+        .map(|r| {
+            assert!(
+                r.status == 202 || r.status == 200,
+                "{} {}",
+                r.status,
+                r.text
+            );
+            r.json()["run"].as_i64().unwrap()
+        })
+        .collect();
+    assert_eq!(runs.len(), 1, "one run for one delivery: {runs:?}");
+    assert_eq!(answers.iter().filter(|r| r.status == 202).count(), 1);
+    settle(&pg, Duration::from_secs(30), || a.logs());
+    assert_eq!(pg.count("SELECT count(*) FROM rbk_runs"), 1);
+}

@@ -538,8 +538,77 @@ fn call_row(r: &PgRow) -> Result<CallRow, sqlx::Error> {
     })
 }
 
+/// What makes a run unique: a webhook's delivery id, or a schedule's fire
+/// time (the first commit of one wins, on every node).
+enum Unique<'a> {
+    Delivery(&'a str, &'a str),
+    Fire(&'a str, i64),
+}
+
+impl Unique<'_> {
+    /// The run committed under this key, if any.
+    async fn first(&self, c: &mut sqlx::PgConnection) -> Result<Option<i64>, sqlx::Error> {
+        match self {
+            Unique::Delivery(hook, d) => {
+                sqlx::query_scalar(
+                    "SELECT run_id FROM rbk_deliveries WHERE hook = $1 AND delivery = $2",
+                )
+                .bind(hook)
+                .bind(d)
+                .fetch_optional(c)
+                .await
+            }
+            Unique::Fire(schedule, at) => {
+                sqlx::query_scalar(
+                    "SELECT run_id FROM rbk_fires WHERE schedule = $1 AND fire_at = $2",
+                )
+                .bind(schedule)
+                .bind(at)
+                .fetch_optional(c)
+                .await
+            }
+        }
+    }
+
+    /// Records run `id` under this key; false when another commit has it
+    /// (a concurrent one waits for ours, then inserts nothing).
+    async fn record(&self, c: &mut sqlx::PgConnection, id: i64) -> Result<bool, sqlx::Error> {
+        let done = match self {
+            Unique::Delivery(hook, d) => {
+                sqlx::query(
+                    "INSERT INTO rbk_deliveries (hook, delivery, run_id) VALUES ($1, $2, $3)
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(hook)
+                .bind(d)
+                .bind(id)
+                .execute(c)
+                .await?
+            }
+            Unique::Fire(schedule, at) => {
+                sqlx::query(
+                    "INSERT INTO rbk_fires (schedule, fire_at, run_id) VALUES ($1, $2, $3)
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(schedule)
+                .bind(at)
+                .bind(id)
+                .execute(c)
+                .await?
+            }
+        };
+        Ok(done.rows_affected() == 1)
+    }
+}
+
 /// A run's first commit (a retry after a lost answer finds it by `key`).
 async fn accept_tx(pool: &PgPool, key: &str, run: &NewRun) -> Op<Accepted> {
+    let uniques: Vec<Unique> = run
+        .dedupe
+        .iter()
+        .map(|(hook, d)| Unique::Delivery(hook, d))
+        .chain(run.fire.iter().map(|(s, at)| Unique::Fire(s, *at)))
+        .collect();
     let mut tx = pool.begin().await?;
     let again: Option<i64> = sqlx::query_scalar("SELECT id FROM rbk_runs WHERE accept_key = $1")
         .bind(key)
@@ -548,27 +617,10 @@ async fn accept_tx(pool: &PgPool, key: &str, run: &NewRun) -> Op<Accepted> {
     if let Some(id) = again {
         return Ok(Accepted::New(id));
     }
-    if let Some((hook, d)) = &run.dedupe
-        && let Some(first) = sqlx::query_scalar::<_, i64>(
-            "SELECT run_id FROM rbk_deliveries WHERE hook = $1 AND delivery = $2",
-        )
-        .bind(hook)
-        .bind(d)
-        .fetch_optional(&mut *tx)
-        .await?
-    {
-        return Ok(Accepted::Duplicate(first));
-    }
-    if let Some((schedule, at)) = &run.fire
-        && let Some(first) = sqlx::query_scalar::<_, i64>(
-            "SELECT run_id FROM rbk_fires WHERE schedule = $1 AND fire_at = $2",
-        )
-        .bind(schedule)
-        .bind(at)
-        .fetch_optional(&mut *tx)
-        .await?
-    {
-        return Ok(Accepted::Duplicate(first));
+    for u in &uniques {
+        if let Some(first) = u.first(&mut tx).await? {
+            return Ok(Accepted::Duplicate(first));
+        }
     }
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO rbk_runs (accept_key, runbook, state, trigger_kind, trigger_info, args_shown, args_sealed, created_at)
@@ -583,50 +635,17 @@ async fn accept_tx(pool: &PgPool, key: &str, run: &NewRun) -> Op<Accepted> {
     .bind(now_ms())
     .fetch_one(&mut *tx)
     .await?;
-    // A concurrent commit of the same delivery id or fire time waits for
-    // ours and then inserts nothing: the first one wins, on every node.
-    if let Some((hook, d)) = &run.dedupe {
-        let n = sqlx::query(
-            "INSERT INTO rbk_deliveries (hook, delivery, run_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-        )
-        .bind(hook)
-        .bind(d)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if n == 0 {
+    for u in &uniques {
+        if !u.record(&mut tx, id).await? {
             tx.rollback().await?;
-            let first: i64 = sqlx::query_scalar(
-                "SELECT run_id FROM rbk_deliveries WHERE hook = $1 AND delivery = $2",
-            )
-            .bind(hook)
-            .bind(d)
-            .fetch_one(pool)
-            .await?;
-            return Ok(Accepted::Duplicate(first));
-        }
-    }
-    if let Some((schedule, at)) = &run.fire {
-        let n = sqlx::query(
-            "INSERT INTO rbk_fires (schedule, fire_at, run_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-        )
-        .bind(schedule)
-        .bind(at)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if n == 0 {
-            tx.rollback().await?;
-            let first: i64 = sqlx::query_scalar(
-                "SELECT run_id FROM rbk_fires WHERE schedule = $1 AND fire_at = $2",
-            )
-            .bind(schedule)
-            .bind(at)
-            .fetch_one(pool)
-            .await?;
-            return Ok(Accepted::Duplicate(first));
+            let mut c = pool.acquire().await?;
+            if let Some(first) = u.first(&mut c).await? {
+                return Ok(Accepted::Duplicate(first));
+            }
+            // The other commit was rolled back meanwhile: try again.
+            return Err(OpError::Db(sqlx::Error::Protocol(
+                "a concurrent commit of the same key went away".into(),
+            )));
         }
     }
     sqlx::query("SELECT pg_notify('rbk_queue', '')")
