@@ -221,6 +221,24 @@ runbook huge_range() {
   return { stopped_at: -1 }
 }
 
+runbook ranges(a: int, b: int) {
+  var sum = 0
+  var count = 0
+  for i in range(a, b) {
+    sum += i
+    count += 1
+  }
+  var upto = 0
+  for i in range(b) {
+    upto += 1
+  }
+  for i in range(a, b) parallel 3 {
+    step s = api.item(id: i)
+  }
+  let ids = range(a, b)
+  return { sum: sum, count: count, upto: upto, fetched: len(s), ids: ids }
+}
+
 runbook huge_range_parallel() {
   for i in range(10000000) parallel 4 {
     step s = api.item(id: i)
@@ -569,6 +587,28 @@ fn a_loop_over_the_largest_range_ends_early() {
     assert_eq!(s.count(), 3);
     let out = run(&file, "huge_range_parallel", &[]);
     assert!(out.failed().contains("stop at 2"), "{out}");
+}
+
+#[test]
+fn range_loops_see_every_item_once() {
+    // `for i in range(...)` reads its items one by one; each form must give
+    // what the list `range()` builds would.
+    let s = server_with(|_| 0);
+    let (_d, file) = setup(&s);
+    let out = run(&file, "ranges", &["a=2", "b=5"]);
+    assert_eq!(
+        out.ok(),
+        json!({ "sum": 9, "count": 3, "upto": 5, "fetched": 3, "ids": [2, 3, 4] })
+    );
+    assert_eq!(s.count(), 3);
+    for (a, b) in [("5", "2"), ("0", "0"), ("-3", "-1")] {
+        let out = run(&file, "ranges", &[&format!("a={a}"), &format!("b={b}")]);
+        let v = out.ok();
+        let n: i64 = b.parse::<i64>().unwrap() - a.parse::<i64>().unwrap();
+        assert_eq!(v["count"], json!(n.max(0)), "{a}..{b}: {v}");
+        assert_eq!(v["fetched"], json!(n.max(0)), "{a}..{b}: {v}");
+        assert_eq!(v["upto"], json!(b.parse::<i64>().unwrap().max(0)), "{v}");
+    }
 }
 
 #[test]

@@ -32,6 +32,51 @@ pub struct ItemRef {
     pub item: usize,
 }
 
+/// The key of [`Program::methods`], comparable whether its names are owned
+/// or borrowed, so that a lookup allocates nothing.
+pub trait MethodKey {
+    fn names(&self) -> (&str, &str);
+}
+
+impl MethodKey for (String, String) {
+    fn names(&self) -> (&str, &str) {
+        (&self.0, &self.1)
+    }
+}
+
+impl MethodKey for (&str, &str) {
+    fn names(&self) -> (&str, &str) {
+        (self.0, self.1)
+    }
+}
+
+impl<'a> std::borrow::Borrow<dyn MethodKey + 'a> for (String, String) {
+    fn borrow(&self) -> &(dyn MethodKey + 'a) {
+        self
+    }
+}
+
+impl PartialEq for dyn MethodKey + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.names() == other.names()
+    }
+}
+
+impl Eq for dyn MethodKey + '_ {}
+
+impl PartialOrd for dyn MethodKey + '_ {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// The same order as `(String, String)`'s: by integration, then name.
+impl Ord for dyn MethodKey + '_ {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.names().cmp(&other.names())
+    }
+}
+
 /// A checked program: every file, and the top-level definitions by name.
 #[derive(Debug, Clone)]
 pub struct Program {
@@ -68,9 +113,9 @@ impl Program {
     }
 
     pub fn method(&self, integration: &str, name: &str) -> Option<&Method> {
-        let r = self
-            .methods
-            .get(&(integration.to_string(), name.to_string()))?;
+        // Looked up by borrowed names: a call looks its method up for every
+        // request, and two `String`s per lookup showed in the profile.
+        let r = self.methods.get(&(integration, name) as &dyn MethodKey)?;
         match self.item(*r) {
             Item::Method(m) => Some(m),
             _ => None,

@@ -18,7 +18,7 @@ use super::send::*;
 
 impl Runtime {
     pub(super) async fn step(&self, st: &Step, env: &mut Vars) -> Res<Flow> {
-        let args = self.args(&st.call.args, env).await?;
+        let mut args = self.args(&st.call.args, env).await?;
         let target = match &st.call.target {
             CallTarget::Method {
                 integration,
@@ -42,7 +42,13 @@ impl Runtime {
         let polling_since = Instant::now();
         let mut outcome = loop {
             attempt += 1;
-            let outcome = self.call_target(st, &target, args.clone()).await?;
+            // Only a polling step calls again with the same arguments.
+            let this = if st.until.is_some() {
+                args.clone()
+            } else {
+                std::mem::take(&mut args)
+            };
+            let outcome = self.call_target(st, &target, this).await?;
             let Some(u) = &st.until else { break outcome };
             if outcome.failure.is_some() || self.cx.dry_run {
                 break outcome;
@@ -145,12 +151,12 @@ impl Runtime {
                 let elapsed = started.elapsed();
                 Ok(match r {
                     Ok(v) => {
-                        let outputs = match v.reveal() {
+                        let outputs: super::value::Outputs = match v.reveal() {
                             Value::Object(fields) => fields
                                 .iter()
                                 .map(|(k, v)| (self.name(k), v.clone()))
                                 .collect(),
-                            _ => vec![(self.name("value"), v.clone())],
+                            _ => smallvec::smallvec![(self.name("value"), v.clone())],
                         };
                         Outcome {
                             result: StepResult {
@@ -163,7 +169,10 @@ impl Runtime {
                                 outputs,
                             },
                             failure: None,
-                            request: target.to_string(),
+                            request: RequestLine {
+                                verb: None,
+                                url: target.to_string(),
+                            },
                         }
                     }
                     Err(e) if e.usage => return Err(e),
@@ -175,10 +184,13 @@ impl Runtime {
                             error: Some(e.message),
                             error_kind: Some(e.kind),
                             elapsed,
-                            outputs: Vec::new(),
+                            outputs: Default::default(),
                         },
                         failure: Some(Failure::Error),
-                        request: target.to_string(),
+                        request: RequestLine {
+                            verb: None,
+                            url: target.to_string(),
+                        },
                     },
                 })
             }
@@ -225,7 +237,12 @@ impl Runtime {
         auth: &Auth,
         keep_body: bool,
     ) -> Res<Outcome> {
-        let request = self.mask(&format!("{} {}", prepared.verb.as_str(), prepared.url));
+        // `GET https://...` for messages (masked when shown): the URL is
+        // moved there, not copied, when the call is done with it.
+        let request = |p: Prepared| RequestLine {
+            verb: Some(p.verb),
+            url: p.url,
+        };
         if self.cx.dry_run {
             let mut shown = prepared.clone();
             if let Ok(client) = self.pool.client(&self.cx, integ, &prepared.method) {
@@ -235,7 +252,7 @@ impl Runtime {
                     .map_err(|e| self.masked(e.into()))?;
             }
             self.observer.dry_request(step, &self.describe(&shown));
-            let mut outs: super::value::Outputs = Vec::new();
+            let mut outs = super::value::Outputs::new();
             for item in &m.items {
                 if let MethodItem::Output(o) = item {
                     for f in &o.fields {
@@ -254,7 +271,7 @@ impl Runtime {
                     outputs: outs,
                 },
                 failure: None,
-                request,
+                request: request(prepared),
             });
         }
         let started = Instant::now();
@@ -277,10 +294,10 @@ impl Runtime {
                         error: Some(self.mask(&msg)),
                         error_kind: Some(kind),
                         elapsed: started.elapsed(),
-                        outputs: Vec::new(),
+                        outputs: Default::default(),
                     },
                     failure: Some(failure),
-                    request,
+                    request: request(prepared),
                 });
             }
         };
@@ -291,14 +308,14 @@ impl Runtime {
             status: response.status as i64,
             raw: keep.then(|| {
                 Box::new(super::value::RawResponse {
-                    headers: response.headers.clone(),
+                    headers: response.headers().to_vec(),
                     body: response.text(),
                 })
             }),
             error: None,
             error_kind: None,
             elapsed,
-            outputs: Vec::new(),
+            outputs: Default::default(),
         };
         if !prepared.accepts(response.status) {
             result.ok = false;
@@ -312,7 +329,7 @@ impl Runtime {
             return Ok(Outcome {
                 result,
                 failure: Some(Failure::Status(response.status)),
-                request,
+                request: request(prepared),
             });
         }
         match self.outputs(m, vars, &response) {
@@ -324,14 +341,14 @@ impl Runtime {
                 return Ok(Outcome {
                     result,
                     failure: Some(Failure::Status(response.status)),
-                    request,
+                    request: request(prepared),
                 });
             }
         }
         Ok(Outcome {
             result,
             failure: None,
-            request,
+            request: request(prepared),
         })
     }
 
@@ -342,8 +359,9 @@ impl Runtime {
         vars: &Vars,
         response: &Response,
     ) -> Result<super::value::Outputs, (ErrorKind, String)> {
-        let paths = lazy_paths(m);
-        response.prefetch(&paths.iter().map(String::as_str).collect::<Vec<_>>());
+        if let Some(q) = self.lazy_queries(m) {
+            response.prefetch_with(&q);
+        }
         // Exactly as many as declared: a step result lives as long as its
         // variable (a loop keeps one per item), so no spare capacity.
         let declared = m
@@ -354,7 +372,7 @@ impl Runtime {
                 _ => 0,
             })
             .sum();
-        let mut out = Vec::with_capacity(declared);
+        let mut out = super::value::Outputs::with_capacity(declared);
         for item in &m.items {
             let MethodItem::Output(block) = item else {
                 continue;
@@ -400,6 +418,19 @@ impl Runtime {
             }
         }
         Ok(out)
+    }
+
+    /// The method's output queries compiled for the lazy walk, once per
+    /// method: `None` when they must take the full parse.
+    fn lazy_queries(&self, m: &Method) -> Option<Arc<super::outputs::LazyQueries>> {
+        let key = m as *const Method as usize;
+        let Ok(mut cache) = self.lazy_queries.lock() else {
+            return super::outputs::LazyQueries::new(lazy_paths(m)).map(Arc::new);
+        };
+        cache
+            .entry(key)
+            .or_insert_with(|| super::outputs::LazyQueries::new(lazy_paths(m)).map(Arc::new))
+            .clone()
     }
 
     /// A prepared request as text for a dry run (masked).

@@ -48,7 +48,7 @@ pub enum Before {
     /// Send now, with this idempotency key when the method uses one.
     Send(Option<String>),
     /// The journal holds the result: use it, send nothing.
-    Answer(Result<Response, Transport>),
+    Answer(Box<Result<Response, Transport>>),
 }
 
 /// The journal's side of a run.
@@ -339,7 +339,7 @@ impl super::Runtime {
                 .map(|h| (h, uuid::Uuid::new_v4().to_string())),
         };
         match hook.before_send(&key, &intent).await? {
-            Before::Answer(r) => Ok(r),
+            Before::Answer(r) => Ok(*r),
             Before::Send(idem) => {
                 if let (Some(h), Some(k)) = (&header, idem) {
                     prepared.set_header(h, k);

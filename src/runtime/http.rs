@@ -22,16 +22,20 @@ pub const DEFAULT_MAX_RESPONSE: u64 = 64 * 1024 * 1024;
 /// A request ready to send: everything evaluated.
 #[derive(Debug, Clone)]
 pub struct Prepared {
-    pub integration: String,
     pub method: String,
     pub verb: Verb,
     /// The full URL, query string included.
     pub url: String,
+    /// `url` parsed, when prepare had it parsed anyway: the HTTP client
+    /// takes it instead of parsing the text again (used only while its
+    /// text is still `url`'s: a query or auth parameter added since makes
+    /// the client parse `url`).
+    pub parsed: Option<reqwest::Url>,
     pub headers: Vec<(String, String)>,
     pub body: Option<PreparedBody>,
     pub timeout: Duration,
     /// Accepted statuses, as inclusive ranges.
-    pub expect: Vec<(i64, i64)>,
+    pub expect: std::borrow::Cow<'static, [(i64, i64)]>,
     pub retry: RetryPolicy,
     /// The most bytes of response body read; more fails the request.
     pub max_response: u64,
@@ -46,8 +50,9 @@ pub struct Prepared {
 
 #[derive(Debug, Clone)]
 pub struct PreparedBody {
-    pub content_type: String,
-    pub bytes: Vec<u8>,
+    pub content_type: std::borrow::Cow<'static, str>,
+    /// Shared, not copied, by every try and by the HTTP client.
+    pub bytes: bytes::Bytes,
 }
 
 impl Prepared {
@@ -143,10 +148,13 @@ pub fn prepare(
         }
         Ok(v.to_text())
     };
-    let base = match integ.body.get("base_url").map(|e| &e.value) {
-        Some(EntryValue::Expr { value, .. }) => text_of(value, &no_vars)?,
-        _ => String::new(),
-    };
+    let known = known_base(integ, cx, || {
+        Ok(match integ.body.get("base_url").map(|e| &e.value) {
+            Some(EntryValue::Expr { value, .. }) => text_of(value, &no_vars)?,
+            _ => String::new(),
+        })
+    })?;
+    let base = known.base.as_str();
     let request = m
         .items
         .iter()
@@ -195,23 +203,29 @@ pub fn prepare(
     }
     check_dot_segments(&path, &template, request.path.span)
         .map_err(|e| e.with_kind(ErrorKind::PathSegment))?;
-    let known = known_base(integ, &base, cx)?;
-    let url = match known.url.as_ref().and_then(|b| join_path(b, &path)) {
-        Some(u) if !absolute && !cx.dry_run => u,
-        _ => canonical_url(&join_url(&base, &path), cx.dry_run)
-            .map_err(|e| EvalError::new(request.path.span, cx.redactor.mask(&e)))?,
+    let joined = match known.url.as_ref() {
+        Some(b) if !absolute && !cx.dry_run => join_path(b, &path),
+        _ => None,
+    };
+    let (url, parsed) = match joined {
+        Some(u) => (u.as_str().to_string(), Some(u)),
+        None => (
+            canonical_url(&join_url(base, &path), cx.dry_run)
+                .map_err(|e| EvalError::new(request.path.span, cx.redactor.mask(&e)))?,
+            None,
+        ),
     };
     let trusted_origins = known.trusted.clone();
     let foreign = absolute && origin_of(&url).is_none_or(|o| !trusted_origins.contains(&o));
     let mut prepared = Prepared {
-        integration: integ.name.name.clone(),
         method: m.name.name.clone(),
         verb: request.verb,
         url,
+        parsed,
         headers: Vec::new(),
         body: None,
         timeout: DEFAULT_TIMEOUT,
-        expect: vec![(200, 299)],
+        expect: std::borrow::Cow::Borrowed(&[(200, 299)]),
         retry: RetryPolicy::default(),
         max_response: cx.max_response,
         trusted_origins,
@@ -270,7 +284,7 @@ pub fn prepare(
             },
             MethodItem::Expect(e) => {
                 let v = eval(e, vars, cx, None)?;
-                prepared.expect = statuses(&v);
+                prepared.expect = statuses(&v).into();
             }
             MethodItem::Body(b) => prepared.body = Some(body(b, vars, cx)?),
             _ => {}
@@ -288,9 +302,12 @@ fn check_dot_segments(path: &str, template: &str, span: Span) -> Result<(), Eval
     let segs = path[..cut(path)].split('/');
     let tmpl = template[..cut(template)].split('/');
     for (seg, t) in segs.zip(tmpl) {
-        let lower = seg.to_ascii_lowercase();
-        let dots = lower.replace("%2e", ".");
-        if t.contains('\0') && (dots == "." || dots == "..") {
+        if !t.contains('\0') {
+            continue;
+        }
+        let dots = dots_of(seg);
+        if matches!(dots, Some(1 | 2)) {
+            let dots = ".".repeat(dots.unwrap_or(0));
             return Err(EvalError::new(
                 span,
                 format!(
@@ -300,6 +317,24 @@ fn check_dot_segments(path: &str, template: &str, span: Span) -> Result<(), Eval
         }
     }
     Ok(())
+}
+
+/// How many dots `seg` is when `%2e` (any case) is read as a dot: `None`
+/// when it holds anything else.
+fn dots_of(seg: &str) -> Option<usize> {
+    let mut rest = seg.as_bytes();
+    let mut n = 0;
+    while !rest.is_empty() {
+        if rest[0] == b'.' {
+            rest = &rest[1..];
+        } else if rest.len() >= 3 && rest[0] == b'%' && rest[1] == b'2' && rest[2] | 0x20 == b'e' {
+            rest = &rest[3..];
+        } else {
+            return None;
+        }
+        n += 1;
+    }
+    Some(n)
 }
 
 /// The URL as the HTTP client will send it (parsed and serialized by the
@@ -329,31 +364,46 @@ pub struct KnownBase {
     base: String,
     url: Option<reqwest::Url>,
     trusted: Arc<Vec<String>>,
+    /// The base URL's expression gives the same text every time (it calls
+    /// neither `now()` nor `uuid()`): it is not evaluated again.
+    constant: bool,
 }
 
-fn known_base(integ: &Integration, base: &str, cx: &Context) -> Result<Arc<KnownBase>, EvalError> {
-    let lock = |m: &'_ std::sync::Mutex<Vec<Arc<KnownBase>>>| {
-        m.lock()
-            .map(|l| {
-                l.iter()
-                    .find(|k| k.integration == integ.name.name && k.base == base)
-                    .cloned()
-            })
+/// The integration's base URL: `text` evaluates its expression, unless an
+/// earlier request of the run already did and it is constant.
+fn known_base(
+    integ: &Integration,
+    cx: &Context,
+    text: impl FnOnce() -> Result<String, EvalError>,
+) -> Result<Arc<KnownBase>, EvalError> {
+    let find = |pred: &dyn Fn(&KnownBase) -> bool| {
+        cx.bases
+            .lock()
             .ok()
-            .flatten()
+            .and_then(|l| l.iter().find(|k| pred(k)).cloned())
     };
-    if let Some(k) = lock(&cx.bases) {
+    let name = integ.name.name.as_str();
+    if let Some(k) = find(&|k| k.constant && k.integration == name) {
         return Ok(k);
     }
-    let url = reqwest::Url::parse(base)
+    let base = text()?;
+    if let Some(k) = find(&|k| k.integration == name && k.base == base) {
+        return Ok(k);
+    }
+    let url = reqwest::Url::parse(&base)
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
         .filter(|u| u.query().is_none() && u.fragment().is_none());
+    let constant = match integ.body.get("base_url").map(|e| &e.value) {
+        Some(EntryValue::Expr { value, .. }) => !calls_impure(value),
+        _ => true,
+    };
     let known = Arc::new(KnownBase {
-        integration: integ.name.name.clone(),
-        base: base.to_string(),
+        integration: name.to_string(),
+        trusted: Arc::new(trusted_origins(integ, &base, cx)?),
+        base,
         url,
-        trusted: Arc::new(trusted_origins(integ, base, cx)?),
+        constant,
     });
     if let Ok(mut l) = cx.bases.lock() {
         l.push(known.clone());
@@ -361,11 +411,31 @@ fn known_base(integ: &Integration, base: &str, cx: &Context) -> Result<Arc<Known
     Ok(known)
 }
 
+/// True when `e` calls a function whose value changes from call to call.
+fn calls_impure(e: &Expr) -> bool {
+    use crate::syntax::visit::{Visitor, walk_expr};
+    struct Impure(bool);
+    impl Visitor for Impure {
+        fn visit_expr(&mut self, e: &Expr) {
+            if let ExprKind::Call(c) = &e.kind
+                && c.method.is_none()
+                && matches!(c.func.name.as_str(), "now" | "uuid")
+            {
+                self.0 = true;
+            }
+            walk_expr(self, e);
+        }
+    }
+    let mut v = Impure(false);
+    v.visit_expr(e);
+    v.0
+}
+
 /// `base` + `path` as the URL parser would read the whole text, without
 /// parsing the scheme and host again: the path is joined as an absolute
 /// path reference. `None` (the caller parses the whole text) when the joined
 /// path could be read as anything else (`//host`, `/\host`).
-fn join_path(base: &reqwest::Url, path: &str) -> Option<String> {
+fn join_path(base: &reqwest::Url, path: &str) -> Option<reqwest::Url> {
     let joined = join_url(base.path(), path);
     let mut chars = joined.chars();
     if chars.next() != Some('/') || matches!(chars.next(), Some('/' | '\\')) {
@@ -374,7 +444,7 @@ fn join_path(base: &reqwest::Url, path: &str) -> Option<String> {
     if joined.contains(['\t', '\n', '\r']) {
         return None;
     }
-    base.join(&joined).ok().map(String::from)
+    base.join(&joined).ok()
 }
 
 /// `value` as an absolute http(s) URL, when it is one.
@@ -521,7 +591,7 @@ fn body(b: &Body, vars: &Vars, cx: &Context) -> Result<PreparedBody, EvalError> 
             let bytes = json_body(&v).map_err(|err| EvalError::new(e.span, err.to_string()))?;
             PreparedBody {
                 content_type: "application/json".into(),
-                bytes,
+                bytes: bytes.into(),
             }
         }
         BodyKind::Form(block) => {
@@ -546,7 +616,7 @@ fn body(b: &Body, vars: &Vars, cx: &Context) -> Result<PreparedBody, EvalError> 
             }
             PreparedBody {
                 content_type: "application/x-www-form-urlencoded".into(),
-                bytes: ser.join("&").into_bytes(),
+                bytes: ser.join("&").into_bytes().into(),
             }
         }
         BodyKind::Multipart(block) => {
@@ -607,8 +677,8 @@ fn body(b: &Body, vars: &Vars, cx: &Context) -> Result<PreparedBody, EvalError> 
             }
             out.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
             PreparedBody {
-                content_type: format!("multipart/form-data; boundary={boundary}"),
-                bytes: out,
+                content_type: format!("multipart/form-data; boundary={boundary}").into(),
+                bytes: out.into(),
             }
         }
         BodyKind::Text {
@@ -631,8 +701,8 @@ fn body(b: &Body, vars: &Vars, cx: &Context) -> Result<PreparedBody, EvalError> 
                 "text/plain; charset=utf-8"
             };
             PreparedBody {
-                content_type: ct(content_type, default)?,
-                bytes: v.to_text().into_bytes(),
+                content_type: ct(content_type, default)?.into(),
+                bytes: v.to_text().into_bytes().into(),
             }
         }
         BodyKind::Bytes { path, content_type } => {
@@ -655,8 +725,8 @@ fn body(b: &Body, vars: &Vars, cx: &Context) -> Result<PreparedBody, EvalError> 
                 }
             })?;
             PreparedBody {
-                content_type: ct(content_type, "application/octet-stream")?,
-                bytes,
+                content_type: ct(content_type, "application/octet-stream")?.into(),
+                bytes: bytes.into(),
             }
         }
     })
@@ -922,29 +992,31 @@ impl Pool {
         method: &str,
     ) -> Result<reqwest::Client, String> {
         let identity = super::client::identity_of(cx, integ, method);
-        let key = match &identity {
-            super::client::Identity::Integration => integ.name.name.clone(),
-            super::client::Identity::None => format!("{}.-", integ.name.name),
-            super::client::Identity::Method(_) => format!("{}.{method}", integ.name.name),
+        let key: std::borrow::Cow<'_, str> = match &identity {
+            super::client::Identity::Integration => integ.name.name.as_str().into(),
+            super::client::Identity::None => format!("{}.-", integ.name.name).into(),
+            super::client::Identity::Method(_) => format!("{}.{method}", integ.name.name).into(),
         };
         if let Ok(map) = self.clients.lock()
-            && let Some(c) = map.get(&key)
+            && let Some(c) = map.get(key.as_ref())
         {
             return Ok(c.clone());
         }
         let client = super::client::build(cx, integ, identity)?;
         if let Ok(mut map) = self.clients.lock() {
-            map.insert(key, client.clone());
+            map.insert(key.into_owned(), client.clone());
         }
         Ok(client)
     }
 
     pub fn limit(&self, cx: &Context, integ: &Integration) -> Arc<Limit> {
-        let key = integ.name.name.clone();
         let Ok(mut map) = self.limits.lock() else {
             return Arc::new(Limit::new(None, None, None));
         };
-        map.entry(key)
+        if let Some(l) = map.get(integ.name.name.as_str()) {
+            return l.clone();
+        }
+        map.entry(integ.name.name.clone())
             .or_insert_with(|| {
                 let mut requests = None;
                 let mut per = None;
@@ -984,7 +1056,11 @@ pub async fn send_once(
 ) -> Result<super::outputs::Response, Transport> {
     let method = reqwest::Method::from_bytes(p.verb.as_str().as_bytes())
         .map_err(|e| Transport::Error(ErrorKind::Http, e.to_string()))?;
-    let mut req = client.request(method, &p.url).timeout(p.timeout);
+    let mut req = match &p.parsed {
+        Some(u) if u.as_str() == p.url => client.request(method, u.clone()),
+        _ => client.request(method, &p.url),
+    }
+    .timeout(p.timeout);
     for (k, v) in &p.headers {
         let (Ok(name), Ok(value)) = (
             reqwest::header::HeaderName::from_bytes(k.as_bytes()),
@@ -1005,22 +1081,13 @@ pub async fn send_once(
             .iter()
             .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
         {
-            req = req.header("content-type", b.content_type.as_str());
+            req = req.header("content-type", b.content_type.as_ref());
         }
         req = req.body(b.bytes.clone());
     }
     let mut resp = req.send().await.map_err(classify)?;
     let status = resp.status().as_u16();
-    let headers: Vec<(String, String)> = resp
-        .headers()
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
+    let headers = std::mem::take(resp.headers_mut());
     let limit = p.max_response;
     let too_large = |n: &str| {
         Transport::Refused(
@@ -1047,7 +1114,7 @@ pub async fn send_once(
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(super::outputs::Response::new(status, headers, body))
+    Ok(super::outputs::Response::from_wire(status, headers, body))
 }
 
 fn classify(e: reqwest::Error) -> Transport {
@@ -1113,8 +1180,27 @@ mod tests {
         ) {
             let b = reqwest::Url::parse(&base).unwrap();
             if let Some(joined) = join_path(&b, &path) {
-                prop_assert_eq!(Ok(joined), canonical_url(&join_url(&base, &path), false));
+                prop_assert_eq!(Ok(String::from(joined)), canonical_url(&join_url(&base, &path), false));
             }
+        }
+    }
+
+    #[test]
+    fn dot_segments_are_counted_with_their_encodings() {
+        for (seg, dots) in [
+            (".", Some(1)),
+            ("..", Some(2)),
+            ("%2e", Some(1)),
+            ("%2E.", Some(2)),
+            (".%2e", Some(2)),
+            ("...", Some(3)),
+            ("", Some(0)),
+            ("a", None),
+            ("%2", None),
+            ("%2f", None),
+            ("..a", None),
+        ] {
+            assert_eq!(dots_of(seg), dots, "{seg:?}");
         }
     }
 
@@ -1124,7 +1210,9 @@ mod tests {
         assert_eq!(join_path(&b, "//evil.example/x"), None);
         assert_eq!(join_path(&b, "/\\evil.example/x"), None);
         assert_eq!(
-            join_path(&b, "/items/1?q=a b").as_deref(),
+            join_path(&b, "/items/1?q=a b")
+                .as_ref()
+                .map(reqwest::Url::as_str),
             Some("http://127.0.0.1:8089/items/1?q=a%20b")
         );
     }

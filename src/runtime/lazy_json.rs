@@ -101,26 +101,40 @@ impl Tree {
     }
 }
 
-/// Reads the values at `paths` from a JSON document: one entry per path,
-/// `None` where nothing is there. An error when the body is not a JSON
-/// document (the caller reports it through the full parse).
-pub fn extract(
-    body: &[u8],
-    paths: &[Vec<Step>],
-) -> Result<Vec<Option<serde_json::Value>>, serde_json::Error> {
-    let tree = Tree::new(paths);
-    let mut out = vec![None; paths.len()];
-    let mut de = serde_json::Deserializer::from_slice(body);
-    At {
-        tree: &tree,
-        node: 0,
-        paths,
-        depth: 0,
-        out: &mut out,
+/// Several singular queries, ready to be read in one walk: built once per
+/// method and kept, since a loop reads the same outputs from every answer.
+#[derive(Debug)]
+pub struct Plan {
+    paths: Vec<Vec<Step>>,
+    tree: Tree,
+}
+
+impl Plan {
+    pub fn new(paths: Vec<Vec<Step>>) -> Plan {
+        let tree = Tree::new(&paths);
+        Plan { paths, tree }
     }
-    .deserialize(&mut de)?;
-    de.end()?;
-    Ok(out)
+
+    /// Reads the values at the plan's paths from a JSON document: one entry
+    /// per path, `None` where nothing is there. An error when the body is
+    /// not a JSON document (the caller reports it through the full parse).
+    pub fn extract(
+        &self,
+        body: &[u8],
+    ) -> Result<Vec<Option<serde_json::Value>>, serde_json::Error> {
+        let mut out = vec![None; self.paths.len()];
+        let mut de = serde_json::Deserializer::from_slice(body);
+        At {
+            tree: &self.tree,
+            node: 0,
+            paths: &self.paths,
+            depth: 0,
+            out: &mut out,
+        }
+        .deserialize(&mut de)?;
+        de.end()?;
+        Ok(out)
+    }
 }
 
 /// The value at one node of the tree.
@@ -324,8 +338,8 @@ mod tests {
     }
 
     fn lazy(body: &[u8], paths: &[&str]) -> Result<Vec<Option<serde_json::Value>>, ()> {
-        let p: Vec<Vec<Step>> = paths.iter().map(|p| steps(p).unwrap()).collect();
-        extract(body, &p).map_err(|_| ())
+        let p = Plan::new(paths.iter().map(|p| steps(p).unwrap()).collect());
+        p.extract(body).map_err(|_| ())
     }
 
     #[test]

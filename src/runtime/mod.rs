@@ -289,6 +289,9 @@ pub struct Runtime {
     pub tokens: auth::token_cache::TokenCache,
     /// Output names, one shared copy each (a loop keeps a result per item).
     names: Mutex<std::collections::HashSet<Arc<str>>>,
+    /// Per method (by address: the program does not change while the
+    /// runtime lives), its outputs' queries compiled for the lazy walk.
+    lazy_queries: Mutex<std::collections::HashMap<usize, Option<Arc<outputs::LazyQueries>>>>,
 }
 
 impl Runtime {
@@ -307,6 +310,7 @@ impl Runtime {
             lean_results: false,
             tokens: auth::token_cache::TokenCache::in_memory(),
             names: Mutex::new(std::collections::HashSet::new()),
+            lazy_queries: Mutex::new(std::collections::HashMap::new()),
         }
     }
 

@@ -13,12 +13,15 @@ use crate::syntax::ast::Span;
 #[derive(Debug)]
 pub struct Response {
     pub status: u16,
-    pub headers: Vec<(String, String)>,
+    /// The headers as received; turned into text pairs only when something
+    /// reads them all (see [`Response::headers`]): most runs never do.
+    wire: Option<reqwest::header::HeaderMap>,
+    headers: OnceLock<Vec<(String, String)>>,
     pub body: Vec<u8>,
     json: OnceLock<Result<serde_json::Value, String>>,
     /// Values of singular queries read without parsing the whole body
     /// (see [`Response::prefetch`]).
-    lazy: OnceLock<Vec<(String, Option<serde_json::Value>)>>,
+    lazy: OnceLock<(Arc<LazyQueries>, Vec<Option<serde_json::Value>>)>,
     /// Names this response's parsed XML tree (see `super::xml`).
     id: u64,
 }
@@ -31,8 +34,23 @@ impl Drop for Response {
 
 impl Response {
     pub fn new(status: u16, headers: Vec<(String, String)>, body: Vec<u8>) -> Response {
+        Response::with_headers(status, None, OnceLock::from(headers), body)
+    }
+
+    /// A response with the headers as the HTTP client gave them.
+    pub fn from_wire(status: u16, headers: reqwest::header::HeaderMap, body: Vec<u8>) -> Response {
+        Response::with_headers(status, Some(headers), OnceLock::new(), body)
+    }
+
+    fn with_headers(
+        status: u16,
+        wire: Option<reqwest::header::HeaderMap>,
+        headers: OnceLock<Vec<(String, String)>>,
+        body: Vec<u8>,
+    ) -> Response {
         Response {
             status,
+            wire,
             headers,
             body,
             json: OnceLock::new(),
@@ -49,10 +67,42 @@ impl Response {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
+    /// Every header as (lower-case name, value) text, in the order received.
+    pub fn headers(&self) -> &[(String, String)] {
+        self.headers.get_or_init(|| {
+            self.wire
+                .as_ref()
+                .map(|h| {
+                    h.iter()
+                        .map(|(k, v)| {
+                            (
+                                k.as_str().to_string(),
+                                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+    }
+
     /// The header's value (several values joined with ", "), case-insensitive.
     pub fn header(&self, name: &str) -> Option<String> {
+        if self.headers.get().is_none()
+            && let Some(wire) = &self.wire
+        {
+            // Header names are lower case in the map; a name that is not a
+            // valid header name is in no response.
+            let name = reqwest::header::HeaderName::from_bytes(name.as_bytes()).ok()?;
+            let values: Vec<std::borrow::Cow<'_, str>> = wire
+                .get_all(name)
+                .iter()
+                .map(|v| String::from_utf8_lossy(v.as_bytes()))
+                .collect();
+            return (!values.is_empty()).then(|| values.join(", "));
+        }
         let values: Vec<&str> = self
-            .headers
+            .headers()
             .iter()
             .filter(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
@@ -92,38 +142,38 @@ impl Response {
     /// other case (a wildcard, a negative index, a body that is not JSON)
     /// is left to the full parse, whose answers are the same.
     pub fn prefetch(&self, paths: &[&str]) {
-        if paths.is_empty() || self.json.get().is_some() || self.lazy.get().is_some() {
+        if let Some(q) = LazyQueries::new(paths.iter().map(|p| p.to_string()).collect()) {
+            self.prefetch_with(&Arc::new(q));
+        }
+    }
+
+    /// [`Response::prefetch`] with queries compiled once (per method).
+    pub fn prefetch_with(&self, queries: &Arc<LazyQueries>) {
+        if self.json.get().is_some() || self.lazy.get().is_some() {
             return;
         }
         if self.body.iter().all(u8::is_ascii_whitespace) {
             return;
         }
-        let mut plans = Vec::with_capacity(paths.len());
-        for p in paths {
-            let Ok(q) = parsed_query(p) else { return };
-            let Some(steps) = super::lazy_json::plan(&q) else {
-                return;
-            };
-            plans.push(steps);
+        if let Ok(found) = queries.plan.extract(&self.body) {
+            let _ = self.lazy.set((queries.clone(), found));
         }
-        if let Ok(found) = super::lazy_json::extract(&self.body, &plans) {
-            let _ = self
-                .lazy
-                .set(paths.iter().map(|p| p.to_string()).zip(found).collect());
-        }
+    }
+
+    /// What the lazy walk found at `path`, if it read `path`.
+    fn lazily(&self, path: &str) -> Option<&Option<serde_json::Value>> {
+        let (queries, found) = self.lazy.get()?;
+        let i = queries.paths.iter().position(|p| p == path)?;
+        found.get(i)
     }
 
     /// True when `path` was read by [`Response::prefetch`]'s lazy walk.
     pub fn read_lazily(&self, path: &str) -> bool {
-        self.lazy
-            .get()
-            .is_some_and(|found| found.iter().any(|(p, _)| p == path))
+        self.lazily(path).is_some()
     }
 
     pub fn jsonpath(&self, path: &str, span: Span) -> Result<Value, EvalError> {
-        if let Some(found) = self.lazy.get()
-            && let Some((_, v)) = found.iter().find(|(p, _)| p == path)
-        {
+        if let Some(v) = self.lazily(path) {
             return Ok(v.as_ref().map(Value::from_json).unwrap_or(Value::Null));
         }
         let j = self.parsed().map_err(|e| EvalError::new(span, e))?;
@@ -144,6 +194,34 @@ impl Response {
     ) -> Result<Value, EvalError> {
         super::xml::xpath(self.id, &self.body, query, namespaces, list)
             .map_err(|e| EvalError::new(span, e))
+    }
+}
+
+/// The singular `$...` queries of a method's outputs, compiled for the
+/// lazy walk (see [`Response::prefetch`]).
+#[derive(Debug)]
+pub struct LazyQueries {
+    paths: Vec<String>,
+    plan: super::lazy_json::Plan,
+}
+
+impl LazyQueries {
+    /// `None` when there is no query, or one cannot be read lazily (a
+    /// wildcard, a filter, a negative index, an invalid query): then every
+    /// output takes the full route.
+    pub fn new(paths: Vec<String>) -> Option<LazyQueries> {
+        if paths.is_empty() {
+            return None;
+        }
+        let mut plans = Vec::with_capacity(paths.len());
+        for p in &paths {
+            let q = parsed_query(p).ok()?;
+            plans.push(super::lazy_json::plan(&q)?);
+        }
+        Some(LazyQueries {
+            paths,
+            plan: super::lazy_json::Plan::new(plans),
+        })
     }
 }
 

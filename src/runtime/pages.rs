@@ -176,7 +176,7 @@ impl Runtime {
                     ));
                 }
             }
-            let mut local = item_scope(env);
+            let mut local = item_scope(env, 1 + steps.len());
             local.insert(f.var.name.clone(), Value::Step(Arc::new(result)));
             let flow = self.block(&f.body.stmts, &mut local).await?;
             copy_back(&writes, &local, env);

@@ -1,6 +1,7 @@
 //! The retry policy: attempts, exponential backoff with full jitter, a cap,
 //! the statuses to retry on, and which verbs may be retried.
 
+use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
 
 use super::Context;
@@ -18,9 +19,9 @@ pub struct RetryPolicy {
     pub attempts: u32,
     pub backoff: Duration,
     pub max_backoff: Duration,
-    pub on: Vec<(i64, i64)>,
+    pub on: Cow<'static, [(i64, i64)]>,
     /// Verbs that may be retried; POST and PATCH only when listed.
-    pub methods: Vec<Verb>,
+    pub methods: Cow<'static, [Verb]>,
 }
 
 impl Default for RetryPolicy {
@@ -29,14 +30,15 @@ impl Default for RetryPolicy {
             attempts: 1,
             backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(30),
-            on: vec![(429, 429), (502, 504)],
-            methods: vec![
+            // Static: a policy is built for every request.
+            on: Cow::Borrowed(&[(429, 429), (502, 504)]),
+            methods: Cow::Borrowed(&[
                 Verb::Get,
                 Verb::Head,
                 Verb::Options,
                 Verb::Put,
                 Verb::Delete,
-            ],
+            ]),
         }
     }
 }
@@ -70,7 +72,7 @@ impl RetryPolicy {
                 ("attempts", Value::Int(n)) => p.attempts = (*n).clamp(1, 100) as u32,
                 ("backoff", Value::Duration(d)) => p.backoff = *d,
                 ("max_backoff", Value::Duration(d)) => p.max_backoff = *d,
-                ("on", _) => p.on = statuses(&v),
+                ("on", _) => p.on = statuses(&v).into(),
                 _ => {}
             }
         }

@@ -28,8 +28,24 @@ pub enum Failure {
 pub struct Outcome {
     pub result: StepResult,
     pub failure: Option<Failure>,
-    /// `GET https://...`, for error messages.
-    pub request: String,
+    /// `GET https://...`, for error messages (not masked: mask the message).
+    pub request: RequestLine,
+}
+
+/// A call's verb and URL (or a runbook call's target), shown in messages.
+#[derive(Debug, Clone, Default)]
+pub struct RequestLine {
+    pub verb: Option<Verb>,
+    pub url: String,
+}
+
+impl std::fmt::Display for RequestLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.verb {
+            Some(v) => write!(f, "{} {}", v.as_str(), self.url),
+            None => f.write_str(&self.url),
+        }
+    }
 }
 
 /// How a statement ended.
@@ -264,9 +280,12 @@ impl Runtime {
         }
         // The items one by one: a `range` is never built as a list, and a
         // list's items are cloned as they are reached.
-        let (count, items): (usize, Box<dyn Iterator<Item = Value> + Send>) = match self
-            .eval(&f.iter, env)?
-        {
+        let iterated = match self.lazy_range(&f.iter, env)? {
+            Some((a, b)) if b > a => Value::Range(a, b - 1),
+            Some(_) => Value::Null,
+            None => self.eval(&f.iter, env)?,
+        };
+        let (count, items): (usize, Box<dyn Iterator<Item = Value> + Send>) = match iterated {
             Value::Unknown => (1, Box::new(std::iter::once(Value::Unknown))),
             v => match v.reveal() {
                 Value::List(items) => {
@@ -311,7 +330,7 @@ impl Runtime {
                 .map(|_| Vec::with_capacity(count.min(1 << 20)))
                 .collect();
             for (n, item) in items.enumerate() {
-                let mut local = item_scope(env);
+                let mut local = item_scope(env, 1 + steps.len());
                 local.insert(f.var.name.clone(), item);
                 let flow = super::durable::within(n, self.block(&f.body.stmts, &mut local)).await?;
                 copy_back(&writes, &local, env);
@@ -330,8 +349,11 @@ impl Runtime {
             return Ok(Flow::Normal);
         }
         let base: &Vars = env;
+        // Room for the loop variable and the steps: no table grown per item.
+        let room = base.len() + 1 + steps.len();
         let futures = items.enumerate().map(|(n, item)| {
-            let mut local = base.clone();
+            let mut local = Vars::with_capacity(room);
+            local.extend(base.iter().map(|(k, v)| (k.clone(), v.clone())));
             local.insert(f.var.name.clone(), item);
             async move {
                 let flow = super::durable::within(n, self.block(&f.body.stmts, &mut local)).await?;
@@ -372,6 +394,38 @@ impl Runtime {
             env.insert(name, Value::list(values));
         }
         Ok(Flow::Normal)
+    }
+
+    /// `for i in range(...)` over plain ints: the bounds `[from, to)`,
+    /// without building the list `range()` would give (a loop over 100,000
+    /// items does not hold 100,000 ints first). `None` for anything else,
+    /// evaluated as usual (with `range()`'s own errors).
+    fn lazy_range(&self, e: &Expr, env: &Vars) -> Res<Option<(i64, i64)>> {
+        let ExprKind::Call(CallExpr {
+            func,
+            method: None,
+            args,
+        }) = &e.kind
+        else {
+            return Ok(None);
+        };
+        if func.name != "range" || args.iter().any(|a| a.name.is_some()) {
+            return Ok(None);
+        }
+        let mut ints = Vec::with_capacity(2);
+        for a in args {
+            match self.eval(&a.value, env)? {
+                Value::Int(n) => ints.push(n),
+                _ => return Ok(None),
+            }
+        }
+        let (from, to) = match ints[..] {
+            [n] => (0, n),
+            [a, b] => (a, b),
+            _ => return Ok(None),
+        };
+        // Over `range()`'s limit: evaluated as usual, for its error.
+        Ok((to.saturating_sub(from) <= 10_000_000).then_some((from, to)))
     }
 
     pub(super) async fn parallel(&self, b: &StmtBlock, env: &mut Vars) -> Res<Flow> {
@@ -455,12 +509,14 @@ const SHADOWED: &str = "\0shadowed:";
 /// The scope of one item of a sequential loop: the scope around the loop,
 /// marked so that a `let` or `var` that hides an outer name keeps the outer
 /// value for [`copy_back`] (the item's marks from an enclosing loop dropped).
-pub(super) fn item_scope(env: &Vars) -> Vars {
-    let mut local: Vars = env
-        .iter()
-        .filter(|(k, _)| !k.starts_with(SHADOWED))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+/// `room`: how many more names the item binds (no table grown per item).
+pub(super) fn item_scope(env: &Vars, room: usize) -> Vars {
+    let mut local = Vars::with_capacity(env.len() + 1 + room);
+    local.extend(
+        env.iter()
+            .filter(|(k, _)| !k.starts_with(SHADOWED))
+            .map(|(k, v)| (k.clone(), v.clone())),
+    );
     local.insert(IN_ITEM.to_string(), Value::Null);
     local
 }

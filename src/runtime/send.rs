@@ -180,12 +180,17 @@ impl Runtime {
         loop {
             attempt += 1;
             // Authorize each try afresh: signatures carry timestamps, and a
-            // token may have been refreshed.
-            let mut authorized = unsigned.clone();
-            auth.apply(&mut authorized, &env)
-                .await
-                .map_err(|e| self.masked(e.into()))?;
-            let p = &authorized;
+            // token may have been refreshed. Nothing to add: no copy.
+            let authorized = if auth.adds_nothing() {
+                std::borrow::Cow::Borrowed(unsigned)
+            } else {
+                let mut a = unsigned.clone();
+                auth.apply(&mut a, &env)
+                    .await
+                    .map_err(|e| self.masked(e.into()))?;
+                std::borrow::Cow::Owned(a)
+            };
+            let p = &*authorized;
             // Many processes on one journal share the slots; else ours.
             let slot = match limit.slots {
                 Some(n) => {
@@ -320,13 +325,13 @@ impl Runtime {
                 .iter()
                 .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
         {
-            headers.push(("content-type".into(), b.content_type.clone()));
+            headers.push(("content-type".into(), b.content_type.to_string()));
         }
         let timed_out = matches!(r, Err(Transport::Timeout(_)));
         let (status, response_headers, response_body, error) = match r {
             Ok(resp) => (
                 Some(resp.status),
-                resp.headers
+                resp.headers()
                     .iter()
                     .map(|(k, v)| (k.clone(), mask_header(k, &self.mask(v))))
                     .collect(),

@@ -47,8 +47,10 @@ pub enum Certificate {
     },
 }
 
-/// A step's outputs: (name, value), names shared across results.
-pub type Outputs = Vec<(Arc<str>, Value)>;
+/// A step's outputs: (name, value), names shared across results. One
+/// output (the common case) is kept inside the result itself: a loop keeps
+/// a result per item, and a second allocation per item showed.
+pub type Outputs = smallvec::SmallVec<[(Arc<str>, Value); 1]>;
 
 /// The result of a step: the six fields every result has, plus outputs.
 #[derive(Debug, Clone, PartialEq)]
@@ -344,5 +346,24 @@ impl fmt::Display for Value {
             }
             other => write!(f, "{}", other.to_json(false)),
         }
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    /// A loop keeps one step result per item: its size is most of a long
+    /// loop's memory (docs/performance.md).
+    #[test]
+    fn a_step_result_stays_small() {
+        eprintln!(
+            "Value {} StepResult {} Outputs {}",
+            std::mem::size_of::<Value>(),
+            std::mem::size_of::<StepResult>(),
+            std::mem::size_of::<Outputs>()
+        );
+        assert!(std::mem::size_of::<Value>() <= 24);
+        assert!(std::mem::size_of::<StepResult>() <= 136);
     }
 }

@@ -67,7 +67,7 @@ impl Answer {
         match r {
             Ok(resp) => Answer::Response {
                 status: resp.status,
-                headers: resp.headers.clone(),
+                headers: resp.headers().to_vec(),
                 body: base64::engine::general_purpose::STANDARD.encode(&resp.body),
             },
             Err(Transport::Timeout(m)) => Answer::Timeout { message: m.clone() },
@@ -280,11 +280,11 @@ impl RunHook for ServeHook {
                 if row.result_at.is_some() {
                     // Completed before: answered from the journal, never resent.
                     return match &row.answer_sealed {
-                        Some(sealed) => self.open(sealed).map(Before::Answer),
-                        None => Ok(Before::Answer(Err(Transport::Error(
+                        Some(sealed) => self.open(sealed).map(|r| Before::Answer(Box::new(r))),
+                        None => Ok(Before::Answer(Box::new(Err(Transport::Error(
                             ErrorKind::Journal,
                             "the journal holds no answer for this request".into(),
-                        )))),
+                        ))))),
                     };
                 }
                 self.check_stop()?;
@@ -309,7 +309,7 @@ impl RunHook for ServeHook {
                             .result(self.id, done)
                             .await
                             .map_err(journal_error)?;
-                        return Ok(Before::Answer(failure));
+                        return Ok(Before::Answer(Box::new(failure)));
                     }
                     Some("retry") => {}
                     _ if row.idempotent || row.idem_key.is_some() => {}

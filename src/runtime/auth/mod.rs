@@ -113,6 +113,12 @@ impl Auth {
     }
 
     /// Adds the credentials to a prepared request (called for every try).
+    /// True when [`Auth::apply`] changes no request (no auth, or a client
+    /// certificate that is on the HTTP client).
+    pub fn adds_nothing(&self) -> bool {
+        matches!(self, Auth::None | Auth::Mtls)
+    }
+
     pub async fn apply(&self, req: &mut Prepared, env: &AuthEnv<'_>) -> Result<(), EvalError> {
         match self {
             Auth::None | Auth::Mtls => Ok(()),

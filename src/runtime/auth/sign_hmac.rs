@@ -191,7 +191,7 @@ impl SignHmac {
     }
 
     pub fn apply(&self, req: &mut Prepared, _env: &AuthEnv<'_>) -> Result<(), EvalError> {
-        let body: &[u8] = req.body.as_ref().map(|b| b.bytes.as_slice()).unwrap_or(&[]);
+        let body: &[u8] = req.body.as_ref().map(|b| b.bytes.as_ref()).unwrap_or(&[]);
         let signed = match &self.timestamp_header {
             Some(_) => {
                 let ts = std::time::SystemTime::now()

@@ -110,7 +110,7 @@ impl SignX509 {
     }
 
     pub fn apply(&self, req: &mut Prepared, _env: &AuthEnv<'_>) -> Result<(), EvalError> {
-        let body: &[u8] = req.body.as_ref().map(|b| b.bytes.as_slice()).unwrap_or(&[]);
+        let body: &[u8] = req.body.as_ref().map(|b| b.bytes.as_ref()).unwrap_or(&[]);
         let sig = self.sign(body)?;
         req.set_header(&self.header, self.encoding.encode(&sig));
         if let Some(h) = &self.thumbprint_header {
