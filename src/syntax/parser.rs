@@ -14,8 +14,8 @@ use super::errors;
 use crate::diagnostic::{Diagnostic, codes};
 
 /// The parser of files, REPL input and expressions: `grammar/rbk.pest`
-/// with the expression rules of `grammar/fast.pest`. The builder below
-/// works on its pairs.
+/// with the rules of `grammar/fast.pest`. The builder below works on its
+/// pairs.
 mod fast {
     #[derive(pest_derive::Parser)]
     #[grammar = "../grammar/rbk.pest"]
@@ -24,10 +24,10 @@ mod fast {
 }
 
 /// The parser whose errors become syntax-error messages
-/// (`src/syntax/errors.rs`): `grammar/rbk.pest` with the expression rules
-/// of `grammar/detailed.pest`, which try every operator after every operand
+/// (`src/syntax/errors.rs`): `grammar/rbk.pest` with the rules of
+/// `grammar/detailed.pest`, which try every operator after every operand
 /// so that pest records them. It accepts the same language as [`fast`]
-/// (tested below); it only runs on text the fast parser refused.
+/// (tested in `equivalence`); it only runs on text the fast parser refused.
 pub(crate) mod detailed {
     #[derive(pest_derive::Parser)]
     #[grammar = "../grammar/rbk.pest"]
@@ -342,6 +342,25 @@ fn build_module(file: FileId, src: &str, mut pairs: Pairs<'_, Rule>) -> (Module,
         },
         b.diags.into_inner(),
     )
+}
+
+/// The parts of an expression as the limit on chained operators counts
+/// them: a call is one part, with the comments between its name and its
+/// `(` (the detailed grammar's `call_expr`; the fast one gives a name and
+/// a `call_tail`).
+fn parts(expr: &Pair<'_, Rule>) -> usize {
+    let (mut n, mut comments) = (0, 0);
+    for c in expr.clone().into_inner() {
+        match c.as_rule() {
+            Rule::comment => comments += 1,
+            Rule::call_tail => comments = 0,
+            _ => {
+                n += 1 + comments;
+                comments = 0;
+            }
+        }
+    }
+    n + comments
 }
 
 fn is_trivia(rule: Rule) -> bool {
@@ -1154,7 +1173,9 @@ impl<'s> Builder<'s> {
             return Err(Internal(p.as_span().start()));
         }
         let span = self.span(&p);
-        if p.clone().into_inner().len() > MAX_OPERATORS * 2 || self.depth.get() >= MAX_STMT_DEPTH {
+        if (p.clone().into_inner().len() > MAX_OPERATORS * 2 && parts(&p) > MAX_OPERATORS * 2)
+            || self.depth.get() >= MAX_STMT_DEPTH
+        {
             self.too_complex(span, "an expression is chained or nested");
             return Ok(Expr {
                 kind: ExprKind::Null,
