@@ -10,6 +10,7 @@
 //! ```text
 //! cargo bench --bench check
 //! RBK_BENCH_LINES=200000 cargo bench --bench check
+//! RBK_BENCH_DEFAULT_MALLOC=1 cargo bench --bench check   # without rbk::memory
 //! ```
 //!
 //! The figures and the target are in `docs/performance.md`.
@@ -22,6 +23,12 @@ use divan::Bencher;
 use rbk::syntax::span::FileId;
 
 fn main() {
+    // What `rbk check` and `rbk lsp` do first: keep freed memory for the
+    // next parse (`rbk::memory`). `RBK_BENCH_DEFAULT_MALLOC=1` measures
+    // without it.
+    if std::env::var_os("RBK_BENCH_DEFAULT_MALLOC").is_none() {
+        rbk::memory::keep_freed_memory();
+    }
     dump();
     let program = &*PROGRAM;
     let checked = check(program);

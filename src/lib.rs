@@ -11,6 +11,7 @@ pub mod files;
 pub mod import;
 pub mod load;
 pub mod lsp;
+pub mod memory;
 pub mod repl;
 pub mod runtime;
 pub mod serve;

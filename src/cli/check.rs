@@ -24,6 +24,8 @@ pub fn run(
     deny_warnings: bool,
     file_root: &FileRootOptions,
 ) -> u8 {
+    // Large programs: reuse freed memory rather than fault it in again.
+    crate::memory::keep_freed_memory();
     let (files, io_errors) = super::rbk_files(paths);
     let mut out = std::io::stdout().lock();
     let empty = SourceMap::new();

@@ -36,6 +36,9 @@ const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(10);
 /// Runs the server on stdin/stdout until the client says `exit`; returns the
 /// process exit code.
 pub fn run(files: &FileRootOptions) -> u8 {
+    // Every keystroke parses the file again: reuse the memory the last
+    // parse freed rather than fault it in again (`crate::memory`).
+    crate::memory::keep_freed_memory();
     let (connection, io_threads) = Connection::stdio();
     let served = serve(&connection, files);
     drop(connection);

@@ -5,11 +5,11 @@ use std::collections::BTreeSet;
 
 use pest::error::{Error, ErrorVariant, InputLocation};
 
-use super::parser::Rule;
+use super::parser::detailed::Rule;
 use super::span::{FileId, Span};
 use crate::diagnostic::{Diagnostic, codes};
 
-pub(crate) fn error_position(err: &Error<Rule>) -> usize {
+pub(crate) fn error_position<R: pest::RuleType>(err: &Error<R>) -> usize {
     match err.location {
         InputLocation::Pos(p) => p,
         InputLocation::Span((s, _)) => s,

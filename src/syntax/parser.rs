@@ -13,9 +13,29 @@ use super::ast::*;
 use super::errors;
 use crate::diagnostic::{Diagnostic, codes};
 
-#[derive(pest_derive::Parser)]
-#[grammar = "../grammar/rbk.pest"]
-pub(crate) struct RbkParser;
+/// The parser of files, REPL input and expressions: `grammar/rbk.pest`
+/// with the rules of `grammar/fast.pest`. The builder below works on its
+/// pairs.
+mod fast {
+    #[derive(pest_derive::Parser)]
+    #[grammar = "../grammar/rbk.pest"]
+    #[grammar = "../grammar/fast.pest"]
+    pub(crate) struct RbkParser;
+}
+
+/// The parser whose errors become syntax-error messages
+/// (`src/syntax/errors.rs`): `grammar/rbk.pest` with the rules of
+/// `grammar/detailed.pest`, which try every operator after every operand
+/// so that pest records them. It accepts the same language as [`fast`]
+/// (tested in `equivalence`); it only runs on text the fast parser refused.
+pub(crate) mod detailed {
+    #[derive(pest_derive::Parser)]
+    #[grammar = "../grammar/rbk.pest"]
+    #[grammar = "../grammar/detailed.pest"]
+    pub(crate) struct RbkParser;
+}
+
+pub(crate) use fast::{RbkParser, Rule};
 
 /// How many broken items one file may report before parsing gives up.
 const MAX_SYNTAX_ERRORS: usize = 20;
@@ -51,7 +71,7 @@ pub fn parse(file: FileId, text: &str) -> (Module, Vec<Diagnostic>) {
                 return (module, diags);
             }
             Err(fast) => {
-                let err = detailed(Rule::program, src).unwrap_or(fast);
+                let err = detailed(detailed::Rule::program, src, &fast);
                 let pos = errors::error_position(&err);
                 let d = errors::syntax_error(file, src, &err);
                 // One error per unclosed `{`: the items after it would each
@@ -114,7 +134,7 @@ pub fn parse_repl(file: FileId, text: &str) -> Result<ReplInput, Box<Diagnostic>
         ));
     }
     let mut pairs = RbkParser::parse(Rule::repl_input, text).map_err(|e| {
-        let e = detailed(Rule::repl_input, text).unwrap_or(e);
+        let e = detailed(detailed::Rule::repl_input, text, &e);
         Box::new(errors::syntax_error(file, text, &e))
     })?;
     let b = Builder::new(file, text);
@@ -187,7 +207,7 @@ pub fn parse_expr(file: FileId, text: &str) -> Result<Expr, Box<Diagnostic>> {
         ));
     }
     let mut pairs = RbkParser::parse(Rule::expr_only, text).map_err(|e| {
-        let e = detailed(Rule::expr_only, text).unwrap_or(e);
+        let e = detailed(detailed::Rule::expr_only, text, &e);
         Box::new(errors::syntax_error(file, text, &e))
     })?;
     let b = Builder::new(file, text);
@@ -206,17 +226,32 @@ pub fn parse_expr(file: FileId, text: &str) -> Result<Expr, Box<Diagnostic>> {
     }
 }
 
-/// Parses again with pest's error detail (the expected tokens, for the
-/// message). Detail doubles the cost of a parse, so only a failed parse
-/// pays it; the lock keeps one thread's detailed parse from being switched
-/// off by another's.
-fn detailed(rule: Rule, src: &str) -> Option<pest::error::Error<Rule>> {
+/// Parses again, with the detailed grammar and pest's error detail (the
+/// expected tokens, for the message). Detail doubles the cost of a parse,
+/// so only a failed parse pays it; the lock keeps one thread's detailed
+/// parse from being switched off by another's.
+fn detailed(
+    rule: detailed::Rule,
+    src: &str,
+    fast: &pest::error::Error<Rule>,
+) -> pest::error::Error<detailed::Rule> {
     static DETAIL: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _guard = DETAIL.lock().unwrap_or_else(|e| e.into_inner());
     pest::set_error_detail(true);
-    let r = RbkParser::parse(rule, src).err();
+    let r = detailed::RbkParser::parse(rule, src).err();
     pest::set_error_detail(false);
-    r
+    // The two grammars accept the same language, so the detailed parse
+    // fails too; should it not, the fast parse's position still makes a
+    // message ("unexpected ...").
+    r.unwrap_or_else(|| {
+        let pos = errors::error_position(fast).min(src.len());
+        pest::error::Error::new_from_pos(
+            pest::error::ErrorVariant::CustomError {
+                message: String::new(),
+            },
+            pest::Position::new(src, pos).unwrap_or_else(|| pest::Position::from_start(src)),
+        )
+    })
 }
 
 /// The byte range of the top-level item around `pos`: from the last line
@@ -307,6 +342,25 @@ fn build_module(file: FileId, src: &str, mut pairs: Pairs<'_, Rule>) -> (Module,
         },
         b.diags.into_inner(),
     )
+}
+
+/// The parts of an expression as the limit on chained operators counts
+/// them: a call is one part, with the comments between its name and its
+/// `(` (the detailed grammar's `call_expr`; the fast one gives a name and
+/// a `call_tail`).
+fn parts(expr: &Pair<'_, Rule>) -> usize {
+    let (mut n, mut comments) = (0, 0);
+    for c in expr.clone().into_inner() {
+        match c.as_rule() {
+            Rule::comment => comments += 1,
+            Rule::call_tail => comments = 0,
+            _ => {
+                n += 1 + comments;
+                comments = 0;
+            }
+        }
+    }
+    n + comments
 }
 
 fn is_trivia(rule: Rule) -> bool {
@@ -424,7 +478,7 @@ static PRATT: LazyLock<PrattParser<Rule>> = LazyLock::new(|| {
             | Op::infix(Rule::op_div, Assoc::Left)
             | Op::infix(Rule::op_rem, Assoc::Left))
         .op(Op::prefix(Rule::op_neg))
-        .op(Op::postfix(Rule::field) | Op::postfix(Rule::index))
+        .op(Op::postfix(Rule::field) | Op::postfix(Rule::index) | Op::postfix(Rule::call_tail))
 });
 
 struct Builder<'s> {
@@ -1119,7 +1173,9 @@ impl<'s> Builder<'s> {
             return Err(Internal(p.as_span().start()));
         }
         let span = self.span(&p);
-        if p.clone().into_inner().len() > MAX_OPERATORS * 2 || self.depth.get() >= MAX_STMT_DEPTH {
+        if (p.clone().into_inner().len() > MAX_OPERATORS * 2 && parts(&p) > MAX_OPERATORS * 2)
+            || self.depth.get() >= MAX_STMT_DEPTH
+        {
             self.too_complex(span, "an expression is chained or nested");
             return Ok(Expr {
                 kind: ExprKind::Null,
@@ -1136,10 +1192,18 @@ impl<'s> Builder<'s> {
         // Most expressions are a single operand: build it without the
         // Pratt parser (which would return the same).
         let mut kids = p.clone().into_inner().filter(not_trivia);
-        if let (Some(only), None) = (kids.next(), kids.next())
-            && !matches!(only.as_rule(), Rule::op_not | Rule::op_neg)
-        {
-            return self.primary(only);
+        match (kids.next(), kids.next(), kids.next()) {
+            (Some(only), None, _) if !matches!(only.as_rule(), Rule::op_not | Rule::op_neg) => {
+                return self.primary(only);
+            }
+            // `name(args)` or `name.method(args)` alone.
+            (Some(name), Some(tail), None)
+                if name.as_rule() == Rule::ident && tail.as_rule() == Rule::call_tail =>
+            {
+                let func = self.ident(name)?;
+                return self.call_expr(func, tail);
+            }
+            _ => {}
         }
         PRATT
             .map_primary(|prim| self.primary(prim))
@@ -1157,6 +1221,13 @@ impl<'s> Builder<'s> {
             })
             .map_postfix(|lhs, op| {
                 let lhs = lhs?;
+                if op.as_rule() == Rule::call_tail {
+                    // The grammar puts a `call_tail` only right after a name.
+                    return match lhs.kind {
+                        ExprKind::Name(func) => self.call_expr(func, op),
+                        _ => Err(Internal(op.as_span().start())),
+                    };
+                }
                 let span = lhs.span.to(self.span(&op));
                 let kind = match op.as_rule() {
                     Rule::field => {
@@ -1294,20 +1365,26 @@ impl<'s> Builder<'s> {
                 }
                 ExprKind::Object(entries)
             }
-            Rule::call_expr => {
-                let mut k = Kids::of(&p);
-                let func = self.ident(k.expect(Rule::ident)?)?;
-                let method = match k.opt(Rule::any_ident) {
-                    Some(m) => Some(self.ident(m)?),
-                    None => None,
-                };
-                let args = self.args(k.expect(Rule::args)?)?;
-                ExprKind::Call(CallExpr { func, method, args })
-            }
             Rule::ident => ExprKind::Name(self.ident(p)?),
             _ => return Err(Internal(span.start as usize)),
         };
         Ok(Expr { kind, span })
+    }
+
+    /// `func(args)` or `func.method(args)`: the name, then its
+    /// `call_tail` (`.method` and the arguments).
+    fn call_expr(&self, func: Ident, tail: Pair<'_, Rule>) -> R<Expr> {
+        let span = func.span.to(self.span(&tail));
+        let mut k = Kids::of(&tail);
+        let method = match k.opt(Rule::any_ident) {
+            Some(m) => Some(self.ident(m)?),
+            None => None,
+        };
+        let args = self.args(k.expect(Rule::args)?)?;
+        Ok(Expr {
+            kind: ExprKind::Call(CallExpr { func, method, args }),
+            span,
+        })
     }
 
     fn int_value(&self, p: Pair<'_, Rule>) -> i64 {
@@ -1458,3 +1535,6 @@ fn dedent(parts: &mut Vec<StrPart>) {
     }
     parts.retain(|p| !matches!(p, StrPart::Text(t) if t.is_empty()));
 }
+
+#[cfg(test)]
+mod equivalence;
