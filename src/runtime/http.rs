@@ -365,7 +365,8 @@ pub struct KnownBase {
     url: Option<reqwest::Url>,
     trusted: Arc<Vec<String>>,
     /// The base URL's expression gives the same text every time (it calls
-    /// neither `now()` nor `uuid()`): it is not evaluated again.
+    /// neither `now()`, `uuid()`, `file()` nor `bytes()`): it is not
+    /// evaluated again.
     constant: bool,
 }
 
@@ -411,7 +412,9 @@ fn known_base(
     Ok(known)
 }
 
-/// True when `e` calls a function whose value changes from call to call.
+/// True when `e` calls a function whose value may change from call to call
+/// with the same arguments: the clock, a random id, a file's contents
+/// (`rbk serve` keeps one context for as long as it runs).
 fn calls_impure(e: &Expr) -> bool {
     use crate::syntax::visit::{Visitor, walk_expr};
     struct Impure(bool);
@@ -419,7 +422,7 @@ fn calls_impure(e: &Expr) -> bool {
         fn visit_expr(&mut self, e: &Expr) {
             if let ExprKind::Call(c) = &e.kind
                 && c.method.is_none()
-                && matches!(c.func.name.as_str(), "now" | "uuid")
+                && matches!(c.func.name.as_str(), "now" | "uuid" | "file" | "bytes")
             {
                 self.0 = true;
             }
@@ -1202,6 +1205,50 @@ mod tests {
         ] {
             assert_eq!(dots_of(seg), dots, "{seg:?}");
         }
+    }
+
+    /// A base URL that reads a file is read again for every request (the
+    /// file may change while `rbk serve` runs); a plain one is kept.
+    #[test]
+    fn a_base_url_that_can_change_is_evaluated_again() {
+        let dir = std::env::temp_dir().join(format!("rbk-base-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        std::fs::write(dir.join("rbk.toml"), "").expect("write");
+        std::fs::write(dir.join("host.txt"), "one.example").expect("write");
+        let text = r#"
+integration f {
+  base_url = "http://{file("host.txt")}"
+  auth none
+}
+integration c {
+  base_url = "http://{env("HOST")}"
+  auth none
+}
+method f.get() {
+  GET "/x"
+}
+method c.get() {
+  GET "/x"
+}
+"#;
+        let loaded = crate::load::load_source(&dir.join("t.rbk"), text.to_string());
+        let checked = crate::check::check(loaded);
+        assert!(checked.diagnostics.is_empty(), "{:?}", checked.diagnostics);
+        let program = Arc::new(checked.program);
+        let env = [("HOST".to_string(), "c1.example".to_string())]
+            .into_iter()
+            .collect();
+        let cx = Context::new(program.clone(), None, env, false).expect("context");
+        let url = |cx: &Context, i: &str| {
+            let integ = program.integration(i).expect("integration");
+            let m = program.method(i, "get").expect("method");
+            prepare(cx, integ, m, &Vars::new()).expect("prepared").url
+        };
+        assert_eq!(url(&cx, "f"), "http://one.example/x");
+        std::fs::write(dir.join("host.txt"), "two.example").expect("write");
+        assert_eq!(url(&cx, "f"), "http://two.example/x");
+        assert_eq!(url(&cx, "c"), "http://c1.example/x");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
