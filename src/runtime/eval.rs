@@ -5,6 +5,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The most items `range()` gives.
+pub(super) const MAX_RANGE_ITEMS: i64 = 10_000_000;
+
 use base64::Engine as _;
 
 use super::Context;
@@ -557,7 +560,7 @@ impl Evaluator<'_> {
                     (Some(Value::Int(a)), Some(Value::Int(b))) => (*a, *b),
                     _ => return Err(err("range() takes ints".into())),
                 };
-                if to.saturating_sub(from) > 10_000_000 {
+                if to.saturating_sub(from) > MAX_RANGE_ITEMS {
                     return Err(err("range() of more than 10,000,000 items".into()));
                 }
                 Value::list((from..to).map(Value::Int).collect())

@@ -425,7 +425,7 @@ impl Runtime {
             _ => return Ok(None),
         };
         // Over `range()`'s limit: evaluated as usual, for its error.
-        Ok((to.saturating_sub(from) <= 10_000_000).then_some((from, to)))
+        Ok((to.saturating_sub(from) <= super::eval::MAX_RANGE_ITEMS).then_some((from, to)))
     }
 
     pub(super) async fn parallel(&self, b: &StmtBlock, env: &mut Vars) -> Res<Flow> {
