@@ -73,37 +73,12 @@ log "building the floor (bench/floor) into $FLOOR_TARGET_DIR"
 FLOOR="$FLOOR_TARGET_DIR/release/rbk-bench-floor"
 
 # ------------------------------------------------------------------ nginx
-NGX="$OUT/nginx"
-mkdir -p "$NGX/www" "$NGX/tmp" "$OUT/hurl" "$OUT/results"
-chmod 755 "$OUT" "$NGX" "$NGX/www"
-python3 "$BENCH_DIR/gen_data.py" "$NGX/www"
-chmod 644 "$NGX/www"/*.json
-sed -e "s|@PREFIX@|$NGX|g" -e "s|@PORT@|$PORT|g" -e "s|@WORKERS@|${NGINX_WORKERS:-1}|g" \
-  "$BENCH_DIR/nginx.conf.in" >"$NGX/nginx.conf"
-
-NGINX_PID=""
-stop_nginx() {
-  if [[ -n "$NGINX_PID" ]]; then
-    kill -QUIT "$NGINX_PID" 2>/dev/null || true
-    wait "$NGINX_PID" 2>/dev/null || true
-    NGINX_PID=""
-  fi
-}
-if [[ -f "$NGX/nginx.pid" ]] && kill -0 "$(cat "$NGX/nginx.pid")" 2>/dev/null; then
-  echo "error: an nginx from an earlier run is still running (pid $(cat "$NGX/nginx.pid")); stop it first" >&2
-  exit 1
-fi
-if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
-  echo "error: something already listens on 127.0.0.1:$PORT (set PORT=...)" >&2
-  exit 1
-fi
-trap stop_nginx EXIT
-nginx -p "$NGX" -e "$NGX/error.log" -c "$NGX/nginx.conf" -t -q
-nginx -p "$NGX" -e "$NGX/error.log" -c "$NGX/nginx.conf" &
-NGINX_PID=$!
-for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
-curl -fsS "$BASE/items/1" >/dev/null
-curl -fsS -X POST -d '{}' "$BASE/orders" >/dev/null
+mkdir -p "$OUT/hurl" "$OUT/results"
+chmod 755 "$OUT"
+# shellcheck source=bench/nginx.sh
+source "$BENCH_DIR/nginx.sh"
+trap stop_bench_nginx EXIT
+start_bench_nginx "$OUT/nginx" "$PORT"
 log "nginx $(nginx -v 2>&1 | sed 's/.*\///') on $BASE (workers: ${NGINX_WORKERS:-1})"
 
 # ------------------------------------------------------------------ hurl files
