@@ -370,3 +370,53 @@ fn replay_needs_no_token_endpoint() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["name"], "replayed");
 }
+
+/// The deepest programs the parser accepts, run by the command itself, also
+/// where `ulimit -s` is far below the usual 8 MiB: rbk works on a thread
+/// with a stack of its own (src/main.rs).
+#[test]
+fn deepest_accepted_programs_run_whatever_the_stack_limit() {
+    let depth = rbk::syntax::parser::MAX_NESTING - 3;
+    let dir = tempdir();
+    let expr = dir.join("deep_expr.rbk");
+    std::fs::write(
+        &expr,
+        format!(
+            "runbook main() {{\n  let v = {}1{}\n  return {{ v: v }}\n}}\n",
+            "(".repeat(depth),
+            ")".repeat(depth)
+        ),
+    )
+    .unwrap();
+    let blocks = dir.join("deep_blocks.rbk");
+    std::fs::write(
+        &blocks,
+        format!(
+            "runbook main() {{\n  var v = 0\n  {}v = 1{}\n  return {{ v: v }}\n}}\n",
+            "if true { ".repeat(depth),
+            " }".repeat(depth)
+        ),
+    )
+    .unwrap();
+    for file in [&expr, &blocks] {
+        // No `ulimit`: the limit the tests run with (8 MiB here and in CI).
+        for limit in ["", "ulimit -s 512 && "] {
+            let out = Command::new("sh")
+                .arg("-c")
+                .arg(format!("{limit}exec \"$0\" run \"$1\""))
+                .arg(env!("CARGO_BIN_EXE_rbk"))
+                .arg(file)
+                .env("NO_COLOR", "1")
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{} with `{limit}`: {}",
+                file.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(stdout(&out).contains("\"v\": 1"), "{}", stdout(&out));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
