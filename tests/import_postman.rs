@@ -256,6 +256,35 @@ fn bad_collections_are_coded_errors() {
     assert!(o.stderr.contains("is not a Postman collection"), "{o}");
 }
 
+/// A diagnostic shows the lines around the error, which may be the whole
+/// of a minified collection: the credentials in them are masked there.
+#[test]
+fn diagnostics_do_not_show_credentials() {
+    let dir = Dir::new();
+    let minified = dir.write(
+        "min.json",
+        br#"{"info":{"name":"x","schema":"https://schema.getpostman.com/json/collection/v1.0.0/collection.json"},"auth":{"type":"bearer","bearer":[{"key":"token","value":"PLANTED-bearer-1","type":"string"}]},"variable":[{"key":"apiKey","value":"PLANTED-var-2"}],"item":[]}"#,
+    );
+    let broken = dir.write(
+        "broken.json",
+        b"{\n  \"info\": {\"name\": \"x\", \"schema\": \"https://schema.getpostman.com/json/collection/v2.1.0/collection.json\"},\n  \"variable\": [\n    {\"key\": \"password\", \"value\": \"PLANTED-pass-3\"},\n    {\"client_secret\": \"PLANTED-secret-4\"},\n  ],\n  \"item\": []\n}\n",
+    );
+    for (file, code, at) in [
+        (&minified, "rbk::import::unsupported_version", "min.json:1:"),
+        (&broken, "rbk::import::invalid_document", "broken.json:6:"),
+    ] {
+        let o = rbk_env(&["import", "postman", file.to_str().expect("utf-8")], &[]);
+        assert_eq!(o.code, Some(2), "{o}");
+        assert!(o.stderr.contains(code) && o.stderr.contains(at), "{o}");
+        // The lines are shown, with stars where the values were.
+        assert!(o.stderr.contains("\"****"), "{o}");
+        assert!(
+            !format!("{}{}", o.stdout, o.stderr).contains("PLANTED"),
+            "{o}"
+        );
+    }
+}
+
 #[test]
 fn mangled_collections_never_panic() {
     let dir = Dir::new();

@@ -65,10 +65,9 @@ pub fn run(source: Source, output: Option<&Path>) -> u8 {
             diagnostics,
             sources,
         }) => {
-            eprint!(
-                "{}",
-                diagnostic::render_human(&diagnostics, &sources, color)
-            );
+            // The lines shown around an error may hold the document's tokens.
+            let shown = import::mask::masked(&sources);
+            eprint!("{}", diagnostic::render_human(&diagnostics, &shown, color));
             return EXIT_USAGE;
         }
     };

@@ -13,6 +13,7 @@
 
 pub mod curl;
 pub mod emit;
+pub mod mask;
 pub mod openapi;
 pub mod postman;
 

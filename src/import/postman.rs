@@ -43,7 +43,7 @@ const MARK: char = '\u{E000}';
 /// Marks a variable that stands where a JSON value would (unquoted).
 const VALUE_MARK: char = '\u{E001}';
 
-fn is_secret_name(n: &str) -> bool {
+pub(super) fn is_secret_name(n: &str) -> bool {
     let n = n.to_ascii_lowercase().replace(['-', ' '], "_");
     SECRET_WORDS.iter().any(|w| n.contains(w))
 }
