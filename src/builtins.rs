@@ -102,6 +102,12 @@ pub const BUILTINS: &[Builtin] = &[
         2,
         "jsonpath(value: json, query: string) -> json",
     ),
+    b(
+        "compact",
+        &[P::Any],
+        1,
+        "compact(value: json | [T?]) -> json | [T]",
+    ),
     b("int", &[P::Any], 1, "int(value) -> int"),
     b("bool", &[P::Any], 1, "bool(value) -> bool"),
     b("float", &[P::Any], 1, "float(value) -> float"),

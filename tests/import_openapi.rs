@@ -265,6 +265,9 @@ fn a_petstore_method_is_called_and_its_typed_outputs_match() {
     let sent = server.requests()[1].json();
     assert_eq!(sent["name"], "Rex");
     assert_eq!(sent["photoUrls"], serde_json::json!(["a.png"]));
+    // Optional members that were not given are left out, not sent as null.
+    let keys: Vec<&String> = sent.as_object().expect("a JSON object").keys().collect();
+    assert_eq!(keys, ["name", "photoUrls", "status"], "{sent}");
 
     // The outputs are typed: a text id fails the call, naming the output.
     let o = rbk_env(
@@ -495,6 +498,20 @@ fn what_rbk_cannot_express_is_a_comment_not_a_silent_drop() {
         "{t}"
     );
     assert!(t.contains("ok_: bool? = $.ok"), "{t}");
+    // Optional JSON members not given are left out by `compact`, unless a
+    // required member may be null (compact would leave it out too).
+    assert!(
+        t.contains("body json compact({\n    title: title,\n    note: note,\n  })"),
+        "{t}"
+    );
+    assert!(
+        t.contains("# rbk import: a required member may be null, so optional members not given are sent as null too"),
+        "{t}"
+    );
+    assert!(
+        t.contains("body json {\n    assignee: assignee,\n    title: title,\n  }"),
+        "{t}"
+    );
     // A text body, and `2XX` leaves the default expect.
     assert!(t.contains("body text content as \"text/plain\"\n}"), "{t}");
 }

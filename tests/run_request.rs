@@ -23,6 +23,11 @@ method api.send_json(name: string, n: int) {
   body json { name: name, n: n, tags: ["a", "b"], nested: { ok: true, none: null }, f: 1.5 }
 }
 
+method api.send_patch(title: string? = null, assignee: string? = null, tags: [string?] = []) {
+  PATCH "/patch"
+  body json compact({ title: title, assignee: assignee, tags: compact(tags), kept: { none: null } })
+}
+
 method api.send_form(to: string, tags: [string]) {
   POST "/form"
   body form {
@@ -83,6 +88,11 @@ runbook json_body(name: string, n: int) {
   step s = api.send_json(name: name, n: n)
 }
 
+runbook patch_bodies() {
+  step a = api.send_patch(title: "Printer", tags: ["x", null, "y"])
+  step b = api.send_patch(assignee: "ann")
+}
+
 runbook form_body() {
   step s = api.send_form(to: "+44 7700 900123", tags: ["x y", "z"])
 }
@@ -136,6 +146,24 @@ fn json_body_is_sent_as_json() {
     assert_eq!(
         r.header("content-length").map(str::to_string),
         Some(r.body.len().to_string())
+    );
+}
+
+#[test]
+fn compact_leaves_null_members_and_items_out_of_a_json_body() {
+    let server = echo();
+    let (_dir, file) = setup(&server);
+    run(&file, "patch_bodies", &[]).ok();
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 2);
+    // One level only: the nested object keeps its null member.
+    assert_eq!(
+        reqs[0].text(),
+        r#"{"title":"Printer","tags":["x","y"],"kept":{"none":null}}"#
+    );
+    assert_eq!(
+        reqs[1].text(),
+        r#"{"assignee":"ann","tags":[],"kept":{"none":null}}"#
     );
 }
 

@@ -475,3 +475,16 @@ runbook main() {
         "{out}"
     );
 }
+
+#[test]
+fn compact_types_a_list_without_nulls_and_refuses_a_scalar() {
+    let src = "runbook main(xs: [string?]) {\n  var names: [string] = compact(xs)\n  names += [\"z\"]\n  log \"{names}\"\n}\n";
+    let out = check_source(src);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(codes(&out).is_empty(), "{out}");
+    let out = check_source("runbook main(s: string) {\n  log \"{compact(s)}\"\n}\n");
+    assert_eq!(
+        codes(&out),
+        [("rbk::type_mismatch".to_string(), "error".to_string())]
+    );
+}

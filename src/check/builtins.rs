@@ -140,6 +140,16 @@ impl Cx<'_> {
                 }
                 return T::new(Ty::Int);
             }
+            "compact" => match first.strip_optional() {
+                Ty::List(item) => Ty::List(Box::new(item.strip_optional().clone())),
+                Ty::Json | Ty::Any | Ty::Null => Ty::Json,
+                _ => {
+                    if let Some((t, s)) = positional.first() {
+                        self.mismatch(*s, "an object or a list", t);
+                    }
+                    Ty::Json
+                }
+            },
             "split" => Ty::List(Box::new(Ty::Str)),
             "parse_json" | "jsonpath" | "xpath" => Ty::Json,
             "int" => Ty::Int,

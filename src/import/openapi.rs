@@ -1263,6 +1263,10 @@ impl Spec {
         }
         let mut fields: Vec<(String, String)> = Vec::new();
         let mut entries_out: Vec<Entry> = Vec::new();
+        // A required member that may be null must be sent as null, so
+        // `compact` (which leaves out every null) cannot be used then.
+        let mut required_nullable = false;
+        let mut optional_null = false;
         for (pname, at) in props {
             let (_, ps) = self.deref(at);
             if get(ps, "readOnly").and_then(Node::as_bool) == Some(true) {
@@ -1282,6 +1286,7 @@ impl Spec {
                 continue;
             }
             let required = required.contains(&pname);
+            required_nullable |= required && ty.nullable;
             let name = pnames.unique(&emit::param_ident(&pname));
             let doc = get_str(ps, "description")
                 .map(|t| emit::doc_lines(t, 3))
@@ -1318,6 +1323,7 @@ impl Spec {
                     doc,
                 }
             };
+            optional_null |= p.default.as_deref() == Some("null");
             if p.default.is_none() {
                 required_params.push(p);
             } else {
@@ -1334,20 +1340,25 @@ impl Spec {
             }
         }
         if json {
-            if fields.iter().any(|_| true) {
-                let optional_sent = optional_params
-                    .iter()
-                    .any(|p| p.default.as_deref() == Some("null"));
-                if optional_sent {
-                    m.warnings
-                        .push("optional body fields not given are sent as null".into());
-                }
+            // Optional members the caller leaves out are `null`: `compact`
+            // leaves them out of the body instead of sending `null`.
+            let compact = optional_null && !required_nullable;
+            if optional_null && required_nullable {
+                m.warnings.push(
+                    "a required member may be null, so optional members not given are sent as null too"
+                        .into(),
+                );
             }
             let parts: Vec<String> = fields
                 .iter()
                 .map(|(k, v)| format!("    {}: {v},\n", emit::key(k)))
                 .collect();
-            m.body = Some(Body::Json(format!("{{\n{}  }}", parts.concat())));
+            let object = format!("{{\n{}  }}", parts.concat());
+            m.body = Some(Body::Json(if compact {
+                format!("compact({object})")
+            } else {
+                object
+            }));
         } else if form {
             m.body = Some(Body::Form(entries_out));
         } else {

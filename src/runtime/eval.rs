@@ -497,6 +497,35 @@ impl Evaluator<'_> {
                     serde_json::from_str(&s).map_err(|e| err(format!("not JSON: {e}")))?;
                 Value::from_json(&j)
             }
+            // Members and items that are null are left out (one level).
+            // They keep their own taint: only a wholly secret argument
+            // makes the result wholly secret.
+            "compact" => {
+                let v = match arg(0)? {
+                    Value::Object(fields) => Value::Object(Arc::new(
+                        fields
+                            .iter()
+                            .filter(|(_, v)| !matches!(v.reveal(), Value::Null))
+                            .cloned()
+                            .collect(),
+                    )),
+                    Value::List(items) => Value::list(
+                        items
+                            .iter()
+                            .filter(|v| !matches!(v.reveal(), Value::Null))
+                            .cloned()
+                            .collect(),
+                    ),
+                    Value::Null => Value::Null,
+                    other => {
+                        return Err(err(format!(
+                            "compact() needs an object or a list, found {}",
+                            other.type_name()
+                        )));
+                    }
+                };
+                return Ok(v.taint(matches!(args.first(), Some(Value::Secret(_)))));
+            }
             "jsonpath" => {
                 let j = arg(0)?.to_json(true);
                 let q = text(1)?;

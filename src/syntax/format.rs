@@ -943,6 +943,19 @@ impl<'a> Printer<'a> {
             .text(span)
             .and_then(|t| t.find('('))
             .map_or(span.start, |i| span.start + i as u32);
+        // One object or list argument hugs the parentheses, as in
+        // `compact({` ... `})`: its own layout decides the lines.
+        if let [a] = args
+            && a.name.is_none()
+            && matches!(a.value.kind, ExprKind::Object(_) | ExprKind::List(_))
+            && !self.has_comments(open, a.span.start)
+            && !self.has_comments(a.span.end, span.end)
+        {
+            self.write("(");
+            self.expr(&a.value, 0);
+            self.write(")");
+            return;
+        }
         self.seq(
             (open, span.end),
             span.end,
