@@ -420,3 +420,66 @@ fn deepest_accepted_programs_run_whatever_the_stack_limit() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn runaway_recursion_and_self_wrapping_values_stop_with_their_codes() {
+    let dir = tempdir();
+    let rec = dir.join("rec.rbk");
+    std::fs::write(
+        &rec,
+        "runbook walk(n: int) {\n  if n > 0 {\n    step r = run walk(n: n - 1)\n  }\n  return { n: n }\n}\n",
+    )
+    .unwrap();
+    let wrap = dir.join("wrap.rbk");
+    std::fs::write(
+        &wrap,
+        "runbook main(n: int) {\n  var x: json = {}\n  for i in range(n) {\n    x = { a: x }\n  }\n  return { x: x }\n}\n",
+    )
+    .unwrap();
+    let run = |file: &std::path::Path, arg: &str| {
+        Command::new(env!("CARGO_BIN_EXE_rbk"))
+            .arg("run")
+            .arg(file)
+            .args(["--arg", arg])
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    // 100 nested `run`s are allowed; the 101st fails with its code, and
+    // the message says the repeated failure once.
+    let out = run(&rec, "n=100");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&rec, "n=100000");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let (progress, report) = err
+        .split_once("rbk::limit::run_depth")
+        .unwrap_or_else(|| panic!("{err}"));
+    assert_eq!(
+        report.matches("step `r` (run walk) failed").count(),
+        1,
+        "{err}"
+    );
+    // Progress names a level by its count, not by 99 repeated names.
+    assert!(progress.contains("✗ walk ×99 > r run walk"), "{err}");
+    assert!(!progress.contains("walk > walk"), "{err}");
+    // A value nests up to 1,000 levels (`{ x: x }` around 998 wrappings of
+    // `{}`); wrapping it once more stops the run
+    // where it happens (printing it would have taken gigabytes).
+    let out = run(&wrap, "n=998");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&wrap, "n=1000000");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("rbk::limit::value_depth"), "{err}");
+    assert!(err.contains("x = { a: x }"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -522,3 +522,61 @@ fn queued_runs_wait_through_a_drain_and_run_at_the_next_start() {
         assert_eq!(mock.count("GET", &format!("/items/{n}")), 1, "items {n}");
     }
 }
+
+/// A runbook that runs itself, each level holding a value nested almost as
+/// deep as values may go: the workers have the stack for the deepest
+/// accepted recursion, and one level more fails the run, not the server.
+#[test]
+fn a_recursive_runbook_runs_to_the_limit_and_one_level_more_fails_the_run() {
+    const DEEP: &str = r#"
+runbook walk(n: int) {
+  trigger webhook "/hooks/walk" { args { n = $.n } }
+  var x: json = {}
+  for i in range(990) {
+    x = { a: x }
+  }
+  if n > 0 {
+    step r = run walk(n: n - 1)
+  }
+  return { n: n, depth: len(x) }
+}
+"#;
+    // And the deepest statements the parser takes.
+    let depth = rbk::syntax::parser::MAX_NESTING - 3;
+    let program = format!(
+        "{DEEP}\nrunbook nested() {{\n  trigger webhook \"/hooks/nested\" {{ }}\n  var v = 0\n  {}v = 1{}\n  return {{ v: v }}\n}}\n",
+        "if true { ".repeat(depth),
+        " }".repeat(depth)
+    );
+    let mut serve = Serve::new(&program, &[]);
+    let http = Http::new();
+    serve.start();
+    let start = |n: i64| {
+        let a = http.post_json(&serve.url("/hooks/walk"), &json!({ "n": n }));
+        assert_eq!(a.status, 202, "{}", a.text);
+        a.json()["run"].as_i64().unwrap()
+    };
+    // 100 nested `run`s: the deepest allowed.
+    let ok = start(100);
+    let run = wait_state(&http, &serve, ok, &["succeeded", "failed"]);
+    assert_eq!(run["state"], "succeeded", "{run}\n{}", serve.logs());
+    assert_eq!(run["result"]["n"], 100);
+    // One more fails that run with its code; the server goes on.
+    let deep = start(101);
+    let run = wait_state(&http, &serve, deep, &["succeeded", "failed"]);
+    assert_eq!(run["state"], "failed", "{run}");
+    assert!(run.to_string().contains("rbk::limit::run_depth"), "{run}");
+    assert_eq!(http.get(&serve.url("/healthz")).status, 200);
+    let again = start(3);
+    let run = wait_state(&http, &serve, again, &["succeeded", "failed"]);
+    assert_eq!(run["state"], "succeeded", "{run}");
+    let a = http.post_json(&serve.url("/hooks/nested"), &json!({}));
+    assert_eq!(a.status, 202, "{}", a.text);
+    let run = wait_state(
+        &http,
+        &serve,
+        a.json()["run"].as_i64().unwrap(),
+        &["succeeded", "failed"],
+    );
+    assert_eq!(run["result"]["v"], 1, "{run}");
+}

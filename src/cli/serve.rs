@@ -317,8 +317,12 @@ pub fn run(opts: ServeOptions) -> u8 {
         }
         None => None,
     };
+    // Runbooks recurse in their depth of statements, values and `run`s
+    // (each bounded): give every worker 64 MiB of stack, reserved rather
+    // than committed, instead of tokio's 2 MiB (`rbk run` has 256 MiB).
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(64 << 20)
         .build()
     {
         Ok(r) => r,

@@ -106,11 +106,16 @@ impl Runtime {
                 }
             }
         }
+        // A runbook that runs itself fails through every level with the
+        // same words: say them once.
+        let prefix = format!("step `{}` ({request}) failed: ", st.name.name);
+        let message = if reason.starts_with(&prefix) {
+            reason
+        } else {
+            prefix + &reason
+        };
         Err(RunError {
-            message: self.mask(&format!(
-                "step `{}` ({request}) failed: {reason}",
-                st.name.name
-            )),
+            message: self.mask(&message),
             span: Some(st.name.span),
             step: Some(st.name.name.clone()),
             usage: false,
@@ -146,7 +151,17 @@ impl Runtime {
                 let started = Instant::now();
                 // Steps of the called runbook are named after it in
                 // progress and reports: `child > step`.
-                let path = qualified(&rb.name.name);
+                let path = entered(&rb.name.name);
+                if path.depth > MAX_RUN_DEPTH {
+                    return Err(RunError::at(
+                        st.call.span,
+                        format!(
+                            "`run {}` would nest runbooks more than {MAX_RUN_DEPTH} deep",
+                            name.name
+                        ),
+                    )
+                    .with_kind(ErrorKind::LimitRunDepth));
+                }
                 let r = RUNBOOK_PATH.scope(path, self.run_runbook(rb, args)).await;
                 let elapsed = started.elapsed();
                 Ok(match r {

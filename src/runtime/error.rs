@@ -45,6 +45,12 @@ pub enum ErrorKind {
     /// More statements than `--max-steps`.
     #[error("too many statements")]
     LimitMaxSteps,
+    /// A list or object would nest more than `MAX_DEPTH` levels.
+    #[error("a value nests too deep")]
+    LimitDepth,
+    /// `run` nested more than `MAX_RUN_DEPTH` runbooks.
+    #[error("runbooks nest too deep")]
+    LimitRunDepth,
     /// A path segment built from a value reads `.` or `..`.
     #[error("a path segment was refused")]
     PathSegment,
@@ -95,6 +101,8 @@ impl ErrorKind {
         ErrorKind::Auth,
         ErrorKind::LimitResponseSize,
         ErrorKind::LimitMaxSteps,
+        ErrorKind::LimitDepth,
+        ErrorKind::LimitRunDepth,
         ErrorKind::PathSegment,
         ErrorKind::SecretUnset,
         ErrorKind::FileRefused,
@@ -123,6 +131,8 @@ impl ErrorKind {
             ErrorKind::Auth => "rbk::auth::failed",
             ErrorKind::LimitResponseSize => "rbk::limit::response_size",
             ErrorKind::LimitMaxSteps => "rbk::limit::max_steps",
+            ErrorKind::LimitDepth => "rbk::limit::value_depth",
+            ErrorKind::LimitRunDepth => "rbk::limit::run_depth",
             ErrorKind::PathSegment => "rbk::path::segment",
             ErrorKind::SecretUnset => "rbk::secret::unset",
             ErrorKind::FileRefused => "rbk::file::refused",
@@ -173,6 +183,12 @@ impl ErrorKind {
             }
             ErrorKind::LimitMaxSteps => {
                 "look for an endless loop, or raise --max-steps if the run is meant to be this long"
+            }
+            ErrorKind::LimitDepth => {
+                "collect items in a list (`items += [x]`) instead of wrapping the last value in a new one"
+            }
+            ErrorKind::LimitRunDepth => {
+                "a runbook that runs itself needs a condition that ends the recursion; or loop with `for` instead"
             }
             ErrorKind::PathSegment => {
                 "check the value before the step, or pass it as a query parameter"

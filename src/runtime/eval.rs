@@ -42,6 +42,24 @@ impl EvalError {
 
 pub type Vars = HashMap<String, Value>;
 
+/// A list or object literal may not nest deeper than
+/// [`MAX_DEPTH`](super::value::MAX_DEPTH): only a loop that wraps a value
+/// in itself gets there, and every walk over values must stay bounded.
+fn shallow(v: Value, span: Span) -> Result<Value, EvalError> {
+    if v.depth() > super::value::MAX_DEPTH {
+        return Err(EvalError::new(
+            span,
+            format!(
+                "this value would nest {} levels deep; values nest at most {} levels",
+                v.depth(),
+                super::value::MAX_DEPTH
+            ),
+        )
+        .with_kind(super::ErrorKind::LimitDepth));
+    }
+    Ok(v)
+}
+
 type R = Result<Value, EvalError>;
 
 /// Evaluates `e`. `response` is set for a method's outputs.
@@ -70,14 +88,14 @@ impl Evaluator<'_> {
                 for i in items {
                     out.push(self.expr(i)?);
                 }
-                Value::list(out)
+                shallow(Value::list(out), e.span)?
             }
             ExprKind::Object(entries) => {
                 let mut out = Vec::with_capacity(entries.len());
                 for en in entries {
                     out.push((en.key.name.clone(), self.expr(&en.value)?));
                 }
-                Value::object(out)
+                shallow(Value::object(out), e.span)?
             }
             ExprKind::JsonPath(path) => match self.response {
                 Some(r) => r.jsonpath(path, e.span)?,
@@ -502,13 +520,13 @@ impl Evaluator<'_> {
             // makes the result wholly secret.
             "compact" => {
                 let v = match arg(0)? {
-                    Value::Object(fields) => Value::Object(Arc::new(
+                    Value::Object(fields) => Value::object(
                         fields
                             .iter()
                             .filter(|(_, v)| !matches!(v.reveal(), Value::Null))
                             .cloned()
                             .collect(),
-                    )),
+                    ),
                     Value::List(items) => Value::list(
                         items
                             .iter()

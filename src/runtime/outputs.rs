@@ -354,7 +354,7 @@ fn convert_ty(v: Value, ty: &Ty) -> Result<Value, String> {
                         convert_ty(item.clone(), inner).map_err(|e| format!("item {i}: {e}"))?,
                     );
                 }
-                Ok(Value::List(Arc::new(out)))
+                Ok(Value::list(out))
             }
             _ => Err(format!("expected a list, found {}", found())),
         },

@@ -468,17 +468,59 @@ impl Runtime {
     }
 }
 
-tokio::task_local! {
-    /// The chain of runbooks called with `run` around the current step
-    /// (`parent > child`); unset in the runbook that was started.
-    pub(super) static RUNBOOK_PATH: String;
+/// The chain of runbooks called with `run` around the current step.
+pub(super) struct RunbookPath {
+    /// `parent > child`, for progress and reports.
+    pub text: String,
+    /// How many `run`s deep (1 in a runbook the started one ran).
+    pub depth: u32,
 }
+
+tokio::task_local! {
+    /// Unset in the runbook that was started.
+    pub(super) static RUNBOOK_PATH: RunbookPath;
+}
+
+/// How deep `run` may nest: a runbook may run itself (a tree walked
+/// level by level), but each level takes stack, and a recursion that
+/// never ends must stop with an error, not exhaust it.
+pub const MAX_RUN_DEPTH: u32 = 100;
 
 /// `name` prefixed with the runbooks called on the way to it.
 pub(super) fn qualified(name: &str) -> String {
     RUNBOOK_PATH
-        .try_with(|p| format!("{p} > {name}"))
+        .try_with(|p| format!("{} > {name}", p.text))
         .unwrap_or_else(|_| name.to_string())
+}
+
+/// The path inside a `run` of `name`. A runbook that runs itself counts
+/// its levels (`walk ×3`) instead of repeating its name.
+pub(super) fn entered(name: &str) -> RunbookPath {
+    match RUNBOOK_PATH.try_with(|p| (deeper(&p.text, name), p.depth + 1)) {
+        Ok((text, depth)) => RunbookPath { text, depth },
+        Err(_) => RunbookPath {
+            text: name.to_string(),
+            depth: 1,
+        },
+    }
+}
+
+fn deeper(path: &str, name: &str) -> String {
+    let (head, last) = match path.rsplit_once(" > ") {
+        Some((head, last)) => (Some(head), last),
+        None => (None, path),
+    };
+    let (base, times) = match last.rsplit_once(" ×") {
+        Some((base, n)) => (base, n.parse::<u32>().unwrap_or(1)),
+        None => (last, 1),
+    };
+    if base != name {
+        return format!("{path} > {name}");
+    }
+    match head {
+        Some(head) => format!("{head} > {name} ×{}", times + 1),
+        None => format!("{name} ×{}", times + 1),
+    }
 }
 
 pub(super) fn matches(p: &Pattern, failure: &Failure) -> bool {
@@ -609,6 +651,16 @@ mod tests {
     fn program(text: &str) -> crate::check::Program {
         let loaded = crate::load::load_source(std::path::Path::new("t.rbk"), text.to_string());
         crate::check::check(loaded).program
+    }
+
+    #[test]
+    fn a_runbook_that_runs_itself_counts_its_levels_in_the_path() {
+        assert_eq!(deeper("main", "walk"), "main > walk");
+        assert_eq!(deeper("main > walk", "walk"), "main > walk ×2");
+        assert_eq!(deeper("main > walk ×2", "walk"), "main > walk ×3");
+        assert_eq!(deeper("walk ×9", "walk"), "walk ×10");
+        assert_eq!(deeper("walk", "walk"), "walk ×2");
+        assert_eq!(deeper("a > b", "a"), "a > b > a");
     }
 
     #[test]

@@ -18,9 +18,9 @@ pub enum Value {
     Int(i64),
     Float(f64),
     Str(Arc<str>),
-    List(Arc<Vec<Value>>),
+    List(Arc<Nested<Value>>),
     /// A JSON object (or a record such as `instance`), in insertion order.
-    Object(Arc<Vec<(String, Value)>>),
+    Object(Arc<Nested<(String, Value)>>),
     Datetime(DateTime<FixedOffset>),
     Duration(Duration),
     Bytes(Arc<Vec<u8>>),
@@ -31,6 +31,42 @@ pub enum Value {
     Secret(Arc<Value>),
     /// Not known before the request is sent (dry runs).
     Unknown,
+}
+
+/// How many levels a value may nest: deeper than any literal the parser
+/// takes (200) or JSON document a response may hold (128), but far from
+/// what the walks over values (compare, print, serialise, drop) can take.
+/// Only a loop that wraps a value in itself, level after level, gets here.
+pub const MAX_DEPTH: u32 = 1_000;
+
+/// The items of a list or the members of an object, with how deep they
+/// nest (known when built, so that wrapping a value in a loop can be
+/// stopped at [`MAX_DEPTH`] without walking it). Reads as the `Vec`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Nested<T> {
+    items: Vec<T>,
+    depth: u32,
+}
+
+impl<T> std::ops::Deref for Nested<T> {
+    type Target = Vec<T>;
+    fn deref(&self) -> &Vec<T> {
+        &self.items
+    }
+}
+
+impl Nested<Value> {
+    pub fn new(items: Vec<Value>) -> Nested<Value> {
+        let depth = 1 + items.iter().map(Value::depth).max().unwrap_or(0);
+        Nested { items, depth }
+    }
+}
+
+impl Nested<(String, Value)> {
+    pub fn new(items: Vec<(String, Value)>) -> Nested<(String, Value)> {
+        let depth = 1 + items.iter().map(|(_, v)| v.depth()).max().unwrap_or(0);
+        Nested { items, depth }
+    }
 }
 
 /// A client certificate as written: PEM text or PKCS#12 bytes.
@@ -97,12 +133,12 @@ impl StepResult {
         Some(match name {
             "ok" => Value::Bool(self.ok),
             "status" => Value::Int(self.status),
-            "headers" => Value::Object(Arc::new(
+            "headers" => Value::object(
                 self.headers()
                     .iter()
                     .map(|(k, v)| (k.to_ascii_lowercase(), Value::str(v)))
                     .collect(),
-            )),
+            ),
             "body" => Value::str(self.body()),
             "error" => match &self.error {
                 Some(e) => Value::str(e),
@@ -126,11 +162,24 @@ impl Value {
     }
 
     pub fn list(items: Vec<Value>) -> Value {
-        Value::List(Arc::new(items))
+        Value::List(Arc::new(Nested::<Value>::new(items)))
     }
 
     pub fn object(fields: Vec<(String, Value)>) -> Value {
-        Value::Object(Arc::new(fields))
+        Value::Object(Arc::new(Nested::<(String, Value)>::new(fields)))
+    }
+
+    /// How many levels of lists, objects and step results the value
+    /// nests (0 for a scalar, 1 for `[1, 2]`). Known without a walk,
+    /// except for a step result's outputs (one level).
+    pub fn depth(&self) -> u32 {
+        match self {
+            Value::List(l) => l.depth,
+            Value::Object(o) => o.depth,
+            Value::Secret(v) => v.depth(),
+            Value::Step(s) => 1 + s.outputs.iter().map(|(_, v)| v.depth()).max().unwrap_or(0),
+            _ => 0,
+        }
     }
 
     /// Wraps in the secret taint when `secret`.
