@@ -532,13 +532,13 @@ fn a_recursive_runbook_runs_to_the_limit_and_one_level_more_fails_the_run() {
 runbook walk(n: int) {
   trigger webhook "/hooks/walk" { args { n = $.n } }
   var x: json = {}
-  for i in range(990) {
+  for i in range(98) {
     x = { a: x }
   }
   if n > 0 {
     step r = run walk(n: n - 1)
   }
-  return { n: n, depth: len(x) }
+  return { n: n, x: x }
 }
 "#;
     // And the deepest statements the parser takes.
@@ -561,6 +561,14 @@ runbook walk(n: int) {
     let run = wait_state(&http, &serve, ok, &["succeeded", "failed"]);
     assert_eq!(run["state"], "succeeded", "{run}\n{}", serve.logs());
     assert_eq!(run["result"]["n"], 100);
+    // The result is shown whole.
+    let mut x = &run["result"]["x"];
+    let mut levels = 0;
+    while let Some(inner) = x.get("a") {
+        x = inner;
+        levels += 1;
+    }
+    assert_eq!((levels, x), (98, &json!({})), "{run}");
     // One more fails that run with its code; the server goes on.
     let deep = start(101);
     let run = wait_state(&http, &serve, deep, &["succeeded", "failed"]);

@@ -33,11 +33,13 @@ pub enum Value {
     Unknown,
 }
 
-/// How many levels a value may nest: deeper than any literal the parser
-/// takes (200) or JSON document a response may hold (128), but far from
-/// what the walks over values (compare, print, serialise, drop) can take.
-/// Only a loop that wraps a value in itself, level after level, gets here.
-pub const MAX_DEPTH: u32 = 1_000;
+/// How many levels a value built by a literal may nest. Only a loop that
+/// wraps a value in itself, level after level, gets here; the walks over
+/// values (compare, print, serialise, drop) recurse. 100 leaves room for
+/// the envelopes a value is shown in (`rbk serve`'s run records) within
+/// the 128 levels that serde_json reads by default, so whatever rbk writes
+/// rbk and the usual JSON readers can read back.
+pub const MAX_DEPTH: u32 = 100;
 
 /// The items of a list or the members of an object, with how deep they
 /// nest (known when built, so that wrapping a value in a loop can be
