@@ -436,15 +436,7 @@ fn runaway_recursion_and_self_wrapping_values_stop_with_their_codes() {
         "runbook main(n: int) {\n  var x: json = {}\n  for i in range(n) {\n    x = { a: x }\n  }\n  return { x: x }\n}\n",
     )
     .unwrap();
-    let run = |file: &std::path::Path, arg: &str| {
-        Command::new(env!("CARGO_BIN_EXE_rbk"))
-            .arg("run")
-            .arg(file)
-            .args(["--arg", arg])
-            .env("NO_COLOR", "1")
-            .output()
-            .unwrap()
-    };
+    let run = |file: &Path, arg: &str| rbk(&["run", file.to_str().unwrap(), "--arg", arg]);
     // 100 nested `run`s are allowed; the 101st fails with its code, and
     // the message says the repeated failure once.
     let out = run(&rec, "n=100");
